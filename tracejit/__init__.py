@@ -1,0 +1,101 @@
+"""tracejit: TensorFlow 2's programming model on JAX/XLA's speed, with an IR you can read.
+
+Eager ops run at once; ``@tj.function`` traces a Python function into tracejit's SSA IR and
+compiles it with ``jax.jit``.
+
+>>> import tracejit as tj
+>>> @tj.function
+... def f(x, y):
+...     return x * y + 1
+>>> f(tj.constant([1.0, 2.0]), tj.constant([3.0, 4.0])).numpy()
+array([4., 9.], dtype=float32)
+"""
+
+from tracejit import config
+from tracejit.eager import execute as _execute  # noqa: F401 - installs the eager interpreter
+from tracejit.eager.tensor import Tensor, constant, convert_to_tensor
+from tracejit.eager.variable import Variable
+from tracejit.autodiff.tape import GradientTape
+from tracejit.autodiff.functional import custom_gradient, grad, value_and_grad
+from tracejit.ops.creation import (
+    arange,
+    eye,
+    full,
+    full_like,
+    one_hot,
+    ones,
+    ones_like,
+    zeros,
+    zeros_like,
+)
+from tracejit.ops.elementwise import (
+    abs,
+    add,
+    astype,
+    cast,
+    clip,
+    cos,
+    divide,
+    equal,
+    exp,
+    floor_divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    stop_gradient,
+    subtract,
+    tanh,
+    where,
+)
+from tracejit.ops.linalg import dot, matmul
+from tracejit.ops.reduction import all, any, argmax, argmin, max, mean, min, prod, sum
+from tracejit.ops.shape import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    take,
+    transpose,
+)
+from tracejit import nn
+from tracejit.tracing.function import ConcreteFunction, Function, function
+from tracejit.tracing.tracer import Tracer
+from tracejit.types import (
+    AVal,
+    TensorSpec,
+    bfloat16,
+    bool_,
+    complex64,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    uint32,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,131 @@
+"""Functional gradients (``tj.grad``, ``tj.value_and_grad``) and ``tj.custom_gradient``, all
+built on GradientTape."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+from tracejit.autodiff.tape import GradientError, GradientTape
+from tracejit.eager.tensor import Tensor, constant, wrap
+from tracejit.eager.variable import Variable
+from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.tracing import context
+from tracejit.tracing.tracer import Tracer
+
+
+def _as_tensor_tree(tree: Any) -> Any:
+    def convert(leaf: Any) -> Any:
+        return leaf if isinstance(leaf, (TensorMethods, Variable)) else constant(leaf)
+
+    return jax.tree_util.tree_map(convert, tree)
+
+
+def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """``fn``'s value and its gradient with respect to the arguments at ``argnums`` (each may be
+    a tensor or a pytree of tensors). ``fn`` must return a scalar.
+
+    >>> import tracejit as tj
+    >>> value, slope = tj.value_and_grad(lambda x: (x ** 3).sum())(tj.constant([1.0, 2.0]))
+    >>> float(value), slope.numpy().tolist()
+    (9.0, [3.0, 12.0])
+    """
+    single = isinstance(argnums, int)
+    positions = (argnums,) if single else tuple(argnums)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        args = list(args)
+        for i in positions:
+            if i >= len(args):
+                raise TypeError(f"argnums={i} but {fn.__name__} got {len(args)} positional arguments")
+            args[i] = _as_tensor_tree(args[i])
+        with GradientTape() as tape:
+            for i in positions:
+                tape.watch(args[i])
+            value = fn(*args, **kwargs)
+        if not isinstance(value, TensorMethods) or value.shape != ():
+            shape = getattr(value, "shape", type(value).__name__)
+            raise GradientError(
+                f"{getattr(fn, '__name__', 'fn')} must return a scalar tensor to take its "
+                f"gradient, got {shape}; reduce it (e.g. .sum() or .mean()) or use "
+                "GradientTape.gradient with output_gradients"
+            )
+        grads = tape.gradient(value, [args[i] for i in positions], unconnected_gradients="zero")
+        return value, grads[0] if single else tuple(grads)
+
+    return wrapper
+
+
+def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """The gradient of scalar-valued ``fn`` with respect to the arguments at ``argnums``.
+
+    >>> import tracejit as tj
+    >>> float(tj.grad(lambda x: x * x)(tj.constant(3.0)))
+    6.0
+    """
+    with_value = value_and_grad(fn, argnums)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return with_value(*args, **kwargs)[1]
+
+    return wrapper
+
+
+def _fresh(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return wrap(x._value)
+    if isinstance(x, Tracer):
+        return Tracer(x.value, x.builder)
+    return x
+
+
+def custom_gradient(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate ``fn(*xs) -> (y, grad_fn)`` whose ``grad_fn(dy)`` returns the gradients of the
+    inputs (one, or a tuple of one per input): tapes use it instead of differentiating
+    ``fn``'s body.
+
+    >>> import tracejit as tj
+    >>> @tj.custom_gradient
+    ... def clipped_identity(x):
+    ...     return x, lambda dy: tj.clip(dy, -1.0, 1.0)
+    >>> x = tj.constant(2.0)
+    >>> with tj.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = clipped_identity(x) * 10.0
+    >>> float(tape.gradient(y, x))
+    1.0
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        tapes = context.state.tapes
+        context.state.tapes = ()  # the body is not recorded: grad_fn replaces it
+        try:
+            output, grad_fn = fn(*args)
+        finally:
+            context.state.tapes = tapes
+        # Fresh tensor objects for the outputs, so an output that *is* an input (an identity)
+        # still gets its own tape identity and only grad_fn's rule reaches the input.
+        output = jax.tree_util.tree_map(_fresh, output)
+        outputs = jax.tree_util.tree_leaves(output)
+
+        def vjp(cts: tuple[Any, ...]) -> Sequence[Any]:
+            grads = grad_fn(*cts)
+            grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+            if len(grads) != len(args):
+                raise GradientError(
+                    f"the gradient function of {fn.__name__} returned {len(grads)} gradients "
+                    f"for {len(args)} inputs"
+                )
+            return grads
+
+        for tape in tapes:
+            tape.record(args, outputs, vjp)
+        return output
+
+    return wrapper

@@ -1,0 +1,99 @@
+"""Eager execution of one op: unwrap tensors, run the op's jax ``impl``, wrap the result.
+
+This is the define-by-run interpreter that ``bind`` calls when no trace is active. It is on the
+hot path of every eager op, so the common cases (tensors, jax arrays, Python scalars) cost one
+type check each; everything else goes through ``_convert`` and errors through ``_explain``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from tracejit.eager.tensor import Tensor, wrap
+from tracejit.errors import EscapedTracerError, OpError, OpTypeError
+from tracejit.ir.source import user_location
+from tracejit.ops import registry
+from tracejit.ops.registry import OpDef
+from tracejit.types import AVal, aval_of_array, aval_of_python_scalar
+
+_ARRAY_TYPE = type(jax.numpy.zeros(()))
+_PASS_THROUGH = frozenset({_ARRAY_TYPE, float, int, bool, complex})
+
+
+def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+    values = []
+    for position, arg in enumerate(args):
+        kind = type(arg)
+        if kind is Tensor:
+            values.append(arg._value)
+        elif kind in _PASS_THROUGH:
+            values.append(arg)
+        else:
+            values.append(_convert(op, position, arg))
+    try:
+        out = op.impl(*values, **params)
+    except Exception as err:  # noqa: BLE001 - re-raised with the user's line
+        raise _explain(op, values, params, err) from err
+    if op.multiple_results:
+        return tuple(wrap(o) for o in out)
+    return wrap(out)
+
+
+def _convert(op: OpDef, position: int, arg: Any) -> Any:
+    if isinstance(arg, Tensor):
+        return arg._value
+    if isinstance(arg, (jax.Array, np.ndarray, np.generic)):
+        return arg
+    if isinstance(arg, (list, tuple)):
+        try:
+            array = np.asarray(arg)
+        except ValueError as err:
+            raise OpTypeError(op.name, f"argument {position}: {err}", user_location()) from None
+        if array.dtype != object:
+            return array.astype(np.float32) if array.dtype == np.float64 else array
+    if hasattr(arg, "aval") and hasattr(arg, "builder"):
+        raise EscapedTracerError(
+            f"{op.name}: argument {position} is a symbolic tensor from a trace that has "
+            "finished; symbolic tensors exist only while their tj.function is being traced. "
+            "Return it from the function instead of storing it.\n"
+            f"  at {_where()}"
+        )
+    raise OpTypeError(
+        op.name,
+        f"argument {position} must be a tensor, array or Python number, "
+        f"got {type(arg).__name__}: {arg!r:.80}",
+        user_location(),
+    )
+
+
+def _where() -> str:
+    loc = user_location()
+    return loc.describe() if loc else "<unknown>"
+
+
+def _aval(value: Any) -> AVal:
+    if isinstance(value, (bool, int, float, complex)):
+        return aval_of_python_scalar(value)
+    return aval_of_array(value)
+
+
+def _explain(op: OpDef, values: list[Any], params: dict[str, Any], err: Exception) -> Exception:
+    """Turn a failure inside jax into tracejit's error: the op's own inference usually says
+    what is wrong in the user's terms; otherwise wrap jax's message."""
+    loc = user_location()
+    if isinstance(err, OpError):
+        return type(err)(err.op, err.detail, err.loc or loc)
+    try:
+        op.infer(*[_aval(v) for v in values], **params)
+    except OpError as clear:
+        return type(clear)(clear.op, clear.detail, loc)
+    except Exception:  # noqa: BLE001 - fall through to wrapping jax's error
+        pass
+    kind = OpTypeError if isinstance(err, TypeError) else OpError
+    return kind(op.name, f"{type(err).__name__}: {err}", loc)
+
+
+registry.eager_execute = execute

@@ -1,0 +1,141 @@
+"""Eager tensors (define-by-run): a ``Tensor`` wraps a jax array and every op runs at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.types import AVal, as_dtype, aval_of_array, float32
+
+
+class Tensor(TensorMethods):
+    """A concrete tensor holding a jax array. Create one with ``tj.constant``.
+
+    >>> import tracejit as tj
+    >>> t = tj.constant([[1.0, 2.0], [3.0, 4.0]])
+    >>> (t @ t.T).numpy()
+    array([[ 5., 11.],
+           [11., 25.]], dtype=float32)
+    """
+
+    __slots__ = ("_value", "_aval", "__weakref__")
+
+    def __init__(self, value: jax.Array) -> None:
+        self._value = value
+        self._aval: AVal | None = None
+
+    @property
+    def aval(self) -> AVal:
+        aval = self._aval
+        if aval is None:
+            aval = self._aval = aval_of_array(self._value)
+        return aval
+
+    @property
+    def value(self) -> jax.Array:
+        """The underlying jax array."""
+        return self._value
+
+    def numpy(self) -> np.ndarray:
+        """The tensor's contents as a numpy array."""
+        return np.asarray(self._value)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = np.asarray(self._value)
+        return array if dtype is None else array.astype(dtype)
+
+    def __len__(self) -> int:
+        if not self._value.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return int(self._value.shape[0])
+
+    def __iter__(self) -> Any:
+        if not self._value.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._value.shape[0]))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __index__(self) -> int:
+        return self._value.__index__()
+
+    def item(self) -> Any:
+        """The single element as a Python scalar."""
+        return self._value.item()
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self._value), separator=", ", prefix="tj.Tensor(")
+        return f"tj.Tensor({body}, shape={tuple(self._value.shape)}, dtype={self.aval.dtype})"
+
+    def __str__(self) -> str:
+        return str(np.asarray(self._value))
+
+    def __format__(self, spec: str) -> str:
+        if not self._value.shape:
+            return format(self._value.item(), spec)
+        return format(str(self), spec)
+
+
+def wrap(array: jax.Array) -> Tensor:
+    """Make a Tensor from a jax array without checks (the fast path for op results)."""
+    t = Tensor.__new__(Tensor)
+    t._value = array
+    t._aval = None
+    return t
+
+
+def constant(value: Any, dtype: Any = None) -> Tensor:
+    """A tensor holding ``value`` (a Python scalar or nested list, numpy or jax array, Tensor).
+
+    Python floats become float32 (never float64 silently); Python ints become int32.
+
+    >>> import tracejit as tj
+    >>> tj.constant(3.0).dtype
+    dtype('float32')
+    >>> tj.constant([1, 2], dtype="float32").numpy()
+    array([1., 2.], dtype=float32)
+    """
+    if isinstance(value, Tensor):
+        array = value._value
+    elif isinstance(value, jax.Array):
+        array = value
+    else:
+        if hasattr(value, "aval") and not isinstance(value, np.ndarray):
+            raise TypeError(
+                "tj.constant needs a concrete value, got a symbolic tensor; inside a "
+                "tj.function use the tensor directly or tj.cast to change its dtype"
+            )
+        host = np.asarray(value)
+        if host.dtype == object:
+            raise TypeError(f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r}")
+        if dtype is None and host.dtype == np.float64 and not isinstance(value, np.ndarray):
+            host = host.astype(float32)  # Python floats are float32, as in TF and jax
+        array = jnp.asarray(host, dtype=as_dtype(host.dtype))
+    if dtype is not None:
+        array = array.astype(as_dtype(dtype))
+    elif getattr(array, "weak_type", False):
+        array = jnp.asarray(array, dtype=array.dtype)  # a constant has a definite dtype
+    return wrap(array)
+
+
+def convert_to_tensor(value: Any, dtype: Any = None) -> Any:
+    """Return ``value`` unchanged if it is already a tensor (eager or symbolic) of ``dtype``,
+    otherwise make a constant of it."""
+    if isinstance(value, TensorMethods) and (dtype is None or value.dtype == as_dtype(dtype)):
+        return value
+    if isinstance(value, TensorMethods):
+        from tracejit.ops.elementwise import cast
+
+        return cast(value, dtype)
+    return constant(value, dtype)

@@ -1,0 +1,151 @@
+"""Variables: mutable state that keeps its value across eager code and compiled calls.
+
+Eagerly a Variable holds a jax array and ``assign`` replaces it. Inside a ``tj.function`` its
+reads and writes are *lifted*: the graph gets a state input (the value at call time) and, when
+assigned, a state output that the runtime writes back after the compiled call succeeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tracejit.eager.tensor import Tensor, constant, wrap
+from tracejit.errors import OpError, TracejitError
+from tracejit.ir.source import user_location
+from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.tracing import context
+from tracejit.types import AVal, as_dtype, shape_str
+
+_names = itertools.count()
+
+
+class VariableCreationError(TracejitError):
+    """A variable was created where the rules do not allow it (a retrace of a tj.function)."""
+
+
+class Variable(TensorMethods):
+    """Mutable state usable wherever a tensor is.
+
+    >>> import tracejit as tj
+    >>> v = tj.Variable([1.0, 2.0], name="v")
+    >>> _ = v.assign_add([10.0, 10.0])
+    >>> v.numpy()
+    array([11., 12.], dtype=float32)
+    """
+
+    __slots__ = ("_value", "_aval", "name", "trainable", "exposed", "__weakref__")
+
+    def __init__(
+        self,
+        initial_value: Any,
+        trainable: bool = True,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        builder = context.state.builder
+        if callable(initial_value):
+            with context.paused_tracing():
+                initial_value = initial_value()
+        if builder is not None:
+            builder.note_variable_created(self)
+            initial_value = builder.evaluate_constant(initial_value, "tj.Variable initial value")
+        tensor = constant(initial_value, dtype)
+        self._value: jax.Array = tensor._value
+        self._aval = AVal(tuple(self._value.shape), as_dtype(self._value.dtype), False)
+        self.name = name if name is not None else f"Variable_{next(_names)}"
+        self.trainable = bool(trainable)
+        self.exposed = False  # an eager read handed out the buffer: do not donate it
+
+    @property
+    def aval(self) -> AVal:
+        return self._aval
+
+    # Reads -----------------------------------------------------------------------------------
+    def value(self) -> Any:
+        """The current value: a tensor (a symbolic one inside a tj.function)."""
+        builder = context.state.builder
+        if builder is not None:
+            return builder.read_variable(self)
+        self.exposed = True
+        return wrap(self._value)
+
+    read_value = value
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self._value)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = np.asarray(self._value)
+        return array if dtype is None else array.astype(dtype)
+
+    def __bool__(self) -> bool:
+        return bool(self.value())
+
+    def __float__(self) -> float:
+        return float(self.value())
+
+    def __int__(self) -> int:
+        return int(self.value())
+
+    def __len__(self) -> int:
+        return len(self.value())
+
+    # Writes ----------------------------------------------------------------------------------
+    def assign(self, value: Any) -> Variable:
+        """Replace the value; shape and dtype must match the variable's."""
+        builder = context.state.builder
+        if builder is not None:
+            builder.assign_variable(self, value)
+            return self
+        array = self._checked(value, "assign")
+        self._value = array
+        self.exposed = False
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        """``v += delta``."""
+        return self.assign(self.value() + delta)
+
+    def assign_sub(self, delta: Any) -> Variable:
+        """``v -= delta``."""
+        return self.assign(self.value() - delta)
+
+    def _checked(self, value: Any, method: str) -> jax.Array:
+        if isinstance(value, Tensor):
+            array = value._value
+        elif isinstance(value, Variable):
+            array = value._value
+        elif isinstance(value, (bool, int, float)):
+            array = jnp.asarray(value, self._aval.dtype)
+        else:
+            array = constant(value)._value
+        check_assignable(self, AVal(tuple(array.shape), as_dtype(array.dtype), False), method)
+        return array
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self._value), separator=", ")
+        return (
+            f"<tj.Variable '{self.name}' shape={tuple(self._aval.shape)} "
+            f"dtype={self._aval.dtype}, numpy={body}>"
+        )
+
+
+def check_assignable(variable: Variable, aval: AVal, method: str) -> None:
+    """Raise the clear error when a value of ``aval`` cannot be assigned to ``variable``."""
+    target = variable.aval
+    shape_ok = len(aval.shape) == len(target.shape) and all(
+        a is None or a == t for a, t in zip(aval.shape, target.shape)
+    )
+    dtype_ok = aval.dtype == target.dtype or (aval.weak and aval.shape == ())
+    if not (shape_ok and dtype_ok):
+        raise OpError(
+            f"Variable.{method}",
+            f"variable '{variable.name}' is {target}: it needs a value of shape "
+            f"{shape_str(target.shape)} and dtype {target.dtype}, got {aval}",
+            user_location(),
+        )

@@ -1,0 +1,57 @@
+"""Source locations in the *user's* code: where an op was called, for the IR and for errors."""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from dataclasses import dataclass
+
+import tracejit
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(tracejit.__file__)) + os.sep
+# Frames from these files are library internals, never "the user's line".
+_LIBRARY_MARKERS = (_PACKAGE_DIR, os.sep + "jax" + os.sep, os.sep + "jaxlib" + os.sep)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoc:
+    """A place in user code: file, line number and enclosing function."""
+
+    file: str
+    line: int
+    function: str
+
+    @property
+    def text(self) -> str:
+        """The stripped source line, or "" when the file cannot be read."""
+        return linecache.getline(self.file, self.line).strip()
+
+    def short(self) -> str:
+        """``iris.py:31 in forward``."""
+        return f"{os.path.basename(self.file)}:{self.line} in {self.function}"
+
+    def describe(self) -> str:
+        """``iris.py:31 in forward: h = x @ w + b`` (the source text when available)."""
+        text = self.text
+        return f"{self.short()}: {text}" if text else self.short()
+
+    def __str__(self) -> str:
+        return self.short()
+
+
+def _is_library_file(filename: str) -> bool:
+    return filename.startswith(_LIBRARY_MARKERS[0]) or any(
+        marker in filename for marker in _LIBRARY_MARKERS[1:]
+    )
+
+
+def user_location(skip: int = 1) -> SourceLoc | None:
+    """The innermost frame of the call stack that is not inside tracejit or jax."""
+    frame = sys._getframe(skip)
+    while frame is not None:
+        code = frame.f_code
+        if not _is_library_file(code.co_filename) and not code.co_filename.startswith("<frozen"):
+            return SourceLoc(code.co_filename, frame.f_lineno, code.co_name)
+        frame = frame.f_back
+    return None

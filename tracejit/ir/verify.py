@@ -1,0 +1,84 @@
+"""The IR verifier: invariants every graph must keep, checked after tracing and after passes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit.errors import TracejitError
+from tracejit.ir.graph import Graph, Value
+from tracejit.ir.printer import format_node
+from tracejit.types import AVal
+
+
+class IRVerificationError(TracejitError):
+    """A graph broke an IR invariant (a bug in a pass or in tracing, never in user code)."""
+
+
+def _check_aval(graph: Graph, where: str, declared: AVal, inferred: AVal) -> None:
+    if declared.shape != inferred.shape and len(declared.shape) == len(inferred.shape):
+        # A declared unknown dim may have been refined by inference, and vice versa; only
+        # known-vs-known disagreements are errors.
+        clash = any(
+            d is not None and i is not None and d != i
+            for d, i in zip(declared.shape, inferred.shape)
+        )
+        if not clash and declared.dtype == inferred.dtype:
+            return
+    if declared.shape != inferred.shape or declared.dtype != inferred.dtype:
+        raise IRVerificationError(
+            f"graph {graph.name}: {where} declares {declared} but inference gives {inferred}"
+        )
+
+
+def verify(graph: Graph) -> None:
+    """Check SSA form (each value defined once, before use), outputs defined, avals consistent
+    with each op's inference rule."""
+    defined: set[Value] = set()
+
+    def define(value: Value, where: str) -> None:
+        if value in defined:
+            raise IRVerificationError(f"graph {graph.name}: %{value.id} defined twice ({where})")
+        defined.add(value)
+
+    for value in graph.inputs:
+        define(value, "input")
+    for value in graph.state:
+        define(value, "state")
+    for value, array in graph.consts:
+        define(value, "const")
+        if tuple(np.shape(array)) != value.aval.shape:
+            raise IRVerificationError(
+                f"graph {graph.name}: const %{value.id} declares {value.aval} "
+                f"but holds an array of shape {tuple(np.shape(array))}"
+            )
+    for node in graph.nodes:
+        text = format_node(node)
+        for value in node.inputs:
+            if value not in defined:
+                raise IRVerificationError(
+                    f"graph {graph.name}: `{text}` uses %{value.id} before it is defined"
+                )
+        for sub in node.params.values():
+            if isinstance(sub, Graph):
+                verify(sub)
+        inferred = node.op.infer_outputs(tuple(v.aval for v in node.inputs), node.params)
+        if len(inferred) != len(node.outputs):
+            raise IRVerificationError(
+                f"graph {graph.name}: `{text}` has {len(node.outputs)} outputs, "
+                f"inference gives {len(inferred)}"
+            )
+        for out, aval in zip(node.outputs, inferred):
+            _check_aval(graph, f"`{text}`", out.aval, aval)
+            define(out, text)
+    for value in graph.outputs:
+        if value not in defined:
+            raise IRVerificationError(f"graph {graph.name}: output %{value.id} is never defined")
+    if len(graph.state_outputs) != len(graph.state) or len(graph.state_names) != len(graph.state):
+        raise IRVerificationError(f"graph {graph.name}: state slots and names do not line up")
+    for before, after in zip(graph.state, graph.state_outputs):
+        if after not in defined:
+            raise IRVerificationError(f"graph {graph.name}: state %{before.id} is assigned "
+                                      f"%{after.id}, which is never defined")
+        if after.aval.dtype != before.aval.dtype or len(after.aval.shape) != len(before.aval.shape):
+            raise IRVerificationError(f"graph {graph.name}: state %{before.id} is {before.aval} "
+                                      f"but is assigned a value of {after.aval}")

@@ -1,0 +1,89 @@
+"""Lowering: a Graph becomes a Python function of jax calls, compiled whole by ``jax.jit``.
+
+The function is the env loop over the graph's nodes, calling each op's own ``impl`` — the same
+callable eager mode runs — so XLA sees one program per concrete input shape. Dead nodes are not
+lowered. Scalar constants are inlined (Python scalars keep jax's weak typing); array constants
+become extra arguments so they are not baked into the executable as literals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tracejit.errors import OpError
+from tracejit.ir.graph import Graph, Node, Value, live_nodes
+from tracejit.ir.printer import format_node
+
+
+def _inline_scalar(value: Value, array: Any) -> Any:
+    item = np.asarray(array)
+    if value.aval.weak:
+        return item.item()  # a Python scalar: weakly typed inside jax, like the user's literal
+    return item.astype(value.aval.dtype)[()]
+
+
+def graph_to_function(graph: Graph) -> tuple[Callable[..., Any], list[Any]]:
+    """Return ``(fn, const_args)``: ``fn(*inputs, *state, *const_args)`` computes the graph's
+    outputs followed by the new values of the assigned state slots (a single array when that
+    is one value, else a tuple)."""
+    inlined: dict[Value, Any] = {}
+    arg_consts: list[Value] = []
+    const_args: list[Any] = []
+    for value, array in graph.consts:
+        if value.aval.ndim == 0:
+            inlined[value] = _inline_scalar(value, array)
+        else:
+            arg_consts.append(value)
+            const_args.append(jnp.asarray(array))
+    parameters = list(graph.inputs) + list(graph.state) + arg_consts
+    steps = [(node, node.params.as_dict()) for node in live_nodes(graph)]
+    outputs = tuple(graph.outputs) + tuple(graph.state_outputs[i] for i in graph.updated_state())
+    single = len(outputs) == 1
+
+    def run(*arrays: Any) -> Any:
+        env: dict[Value, Any] = dict(inlined)
+        env.update(zip(parameters, arrays))
+        for node, params in steps:
+            args = [env[v] for v in node.inputs]
+            try:
+                result = node.op.impl(*args, **params)
+            except Exception as err:  # noqa: BLE001 - re-raised naming the node and user line
+                raise _lowering_error(graph, node, args, err) from err
+            if node.op.multiple_results:
+                env.update(zip(node.outputs, result))
+            else:
+                env[node.outputs[0]] = result
+        if single:
+            return _as_array(env[outputs[0]])
+        return tuple(_as_array(env[v]) for v in outputs)
+
+    run.__name__ = graph.name
+    return run, const_args
+
+
+def _lowering_error(graph: Graph, node: Node, args: list[Any], err: Exception) -> OpError:
+    """A failure while jax traces the lowered graph, attributed to the IR node that caused it
+    (typically concrete shapes that do not fit where the trace had unknown dims)."""
+    shapes = ", ".join(str(tuple(np.shape(a))) for a in args)
+    return OpError(
+        node.op.name,
+        f"failed at run time in {graph.name} on inputs of shapes {shapes}: {err}\n"
+        f"  IR: {format_node(node)}",
+        node.loc,
+    )
+
+
+def _as_array(x: Any) -> Any:
+    # An output that is an inlined Python scalar constant still comes back as an array.
+    return x if isinstance(x, jax.Array) else jnp.asarray(x)
+
+
+def jit_graph(graph: Graph, donate_argnums: tuple[int, ...] = ()) -> tuple[Any, list[Any]]:
+    """``(jitted, const_args)`` for a graph."""
+    fn, const_args = graph_to_function(graph)
+    return jax.jit(fn, donate_argnums=donate_argnums), const_args

@@ -1,0 +1,246 @@
+"""Creation ops: full (zeros, ones), arange, eye, full_like (zeros_like, ones_like), one_hot.
+
+Ops that make a tensor from nothing have zero inputs: shape, dtype and value are params, so under
+tracing they are ordinary nodes with no operands. The ``*_like`` ops take the template tensor as an
+input, which lets them follow its unknown dims. None of them is differentiable, and none is
+constant-folded: they are cheap to compute on the device and can be large to embed as constants.
+
+Default dtypes never give float64: Python floats make float32, Python ints int32, bools bool.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tracejit.errors import OpError, OpTypeError
+from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
+from tracejit.ops.elementwise import cast
+from tracejit.ops.infer import normalize_axis, shape_text
+from tracejit.ops.registry import bind, defop
+from tracejit.ops.shape import broadcast_to
+from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.types import AVal, DType, as_dtype, bool_, complex64, float32, int32, is_integer
+
+Scalar = bool | int | float | complex
+_CREATION = {"differentiable": False, "foldable": False}
+
+
+def _infer_full(*, shape: tuple[int, ...], fill_value: Scalar, dtype: DType) -> AVal:
+    if any(d < 0 for d in shape):
+        raise OpError("full", f"shape {shape_text(shape)} has a negative dimension")
+    return AVal(shape, dtype, False)
+
+
+def _full(*, shape: tuple[int, ...], fill_value: Scalar, dtype: DType) -> Any:
+    return jnp.full(shape, fill_value, dtype)
+
+
+def _infer_arange(*, start: Scalar, stop: Scalar, step: Scalar, dtype: DType) -> AVal:
+    if step == 0:
+        raise OpError("arange", "step cannot be zero")
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        length = -((start - stop) // step)  # exact ceil((stop - start) / step) for ints
+    else:
+        length = math.ceil((stop - start) / step)
+    return AVal((max(length, 0),), dtype, False)
+
+
+def _arange(*, start: Scalar, stop: Scalar, step: Scalar, dtype: DType) -> Any:
+    return jnp.arange(start, stop, step, dtype=dtype)
+
+
+def _infer_eye(*, n: int, m: int, k: int, dtype: DType) -> AVal:
+    if n < 0 or m < 0:
+        raise OpError("eye", f"sizes must be non-negative, got N={n}, M={m}")
+    return AVal((n, m), dtype, False)
+
+
+def _eye(*, n: int, m: int, k: int, dtype: DType) -> Any:
+    return jnp.eye(n, m, k, dtype=dtype)
+
+
+def _infer_full_like(x: AVal, *, fill_value: Scalar, dtype: DType) -> AVal:
+    return AVal(x.shape, dtype, False)
+
+
+def _full_like(x: Any, *, fill_value: Scalar, dtype: DType) -> Any:
+    return jnp.full_like(x, fill_value, dtype=dtype)
+
+
+def _infer_one_hot(indices: AVal, *, depth: int, dtype: DType, axis: int) -> AVal:
+    if not is_integer(indices.dtype):
+        raise OpTypeError("one_hot", f"indices must be integers, got {indices.dtype}")
+    normalize_axis("one_hot", axis, indices.ndim + 1)
+    shape = indices.shape[:axis] + (depth,) + indices.shape[axis:]
+    return AVal(shape, dtype, False)
+
+
+def _one_hot(indices: Any, *, depth: int, dtype: DType, axis: int) -> Any:
+    return jax.nn.one_hot(indices, depth, dtype=dtype, axis=axis)
+
+
+FULL = defop("full", _infer_full, _full, **_CREATION)
+ARANGE = defop("arange", _infer_arange, _arange, **_CREATION)
+EYE = defop("eye", _infer_eye, _eye, **_CREATION)
+FULL_LIKE = defop("full_like", _infer_full_like, _full_like, **_CREATION)
+ONE_HOT = defop("one_hot", _infer_one_hot, _one_hot, **_CREATION)
+
+
+def _shape(op: str, shape: int | Sequence[int]) -> tuple[int, ...]:
+    try:
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        return tuple(operator.index(d) for d in dims)
+    except TypeError:
+        raise OpTypeError(
+            op, f"shape must be an int or a sequence of ints, got {shape!r:.60}"
+        ) from None
+
+
+def _number(op: str, value: Any) -> Scalar:
+    """A Python number from a number-like argument that is known now (not symbolic)."""
+    if isinstance(value, (bool, int, float, complex)):
+        return value
+    array = concrete_value(value) if isinstance(value, (TensorMethods, np.generic)) else None
+    if array is None or array.ndim != 0:
+        raise OpTypeError(
+            op,
+            f"expected a Python number known while tracing, got {type(value).__name__}; "
+            "the result's shape or value must not depend on a tensor",
+        )
+    return array.item()
+
+
+def _default_dtype(value: Any) -> DType:
+    """float32 for Python floats, int32 for ints, bool for bools; numpy scalars keep theirs."""
+    if isinstance(value, np.generic):
+        return as_dtype(value.dtype)
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, int):
+        return int32
+    if isinstance(value, float):
+        return float32
+    return complex64
+
+
+@locates_errors
+def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
+    """A tensor of ``shape`` filled with ``fill_value``. With ``dtype`` None a Python float
+    gives float32, an int int32, a bool bool; a tensor ``fill_value`` is broadcast to ``shape``.
+
+    >>> import tracejit as tj
+    >>> tj.full((2, 2), 7).numpy()
+    array([[7, 7],
+           [7, 7]], dtype=int32)
+    """
+    if not isinstance(fill_value, (bool, int, float, complex, np.generic)):
+        value = fill_value if dtype is None else cast(fill_value, dtype)
+        return broadcast_to(value, _shape("full", shape))
+    resolved = _default_dtype(fill_value) if dtype is None else as_dtype(dtype)
+    return bind(
+        FULL, shape=_shape("full", shape), fill_value=_number("full", fill_value), dtype=resolved
+    )
+
+
+@locates_errors
+def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
+    """A tensor of zeros.
+
+    >>> import tracejit as tj
+    >>> tj.zeros((2, 3)).shape
+    (2, 3)
+    """
+    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=as_dtype(dtype))
+
+
+@locates_errors
+def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
+    """A tensor of ones.
+
+    >>> import tracejit as tj
+    >>> tj.ones(3, dtype="int32").numpy()
+    array([1, 1, 1], dtype=int32)
+    """
+    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=as_dtype(dtype))
+
+
+@locates_errors
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Any:
+    """Evenly spaced values in ``[start, stop)``; ``arange(n)`` is ``0 .. n-1``. Ints give int32,
+    floats float32 (unless ``dtype`` is given).
+
+    >>> import tracejit as tj
+    >>> tj.arange(1, 7, 2).numpy()
+    array([1, 3, 5], dtype=int32)
+    """
+    if stop is None:
+        start, stop = 0, start
+    bounds = tuple(_number("arange", v) for v in (start, stop, step))
+    if dtype is None:
+        dtype = float32 if any(isinstance(v, float) for v in bounds) else int32
+    return bind(ARANGE, start=bounds[0], stop=bounds[1], step=bounds[2], dtype=as_dtype(dtype))
+
+
+@locates_errors
+def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = "float32") -> Any:  # noqa: N803
+    """A 2-D tensor with ones on diagonal ``k`` (0: the main one) and zeros elsewhere.
+
+    >>> import tracejit as tj
+    >>> tj.eye(2, 3, k=1).numpy()
+    array([[0., 1., 0.],
+           [0., 0., 1.]], dtype=float32)
+    """
+    n = operator.index(N)
+    m = n if M is None else operator.index(M)
+    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=as_dtype(dtype))
+
+
+@locates_errors
+def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
+    """A tensor shaped like ``x`` (unknown dims included) filled with ``fill_value``, of
+    ``x``'s dtype unless ``dtype`` is given.
+
+    >>> import tracejit as tj
+    >>> tj.full_like(tj.constant([1.0, 2.0]), 5).numpy()
+    array([5., 5.], dtype=float32)
+    """
+    resolved = arg_aval("full_like", x).dtype if dtype is None else as_dtype(dtype)
+    return bind(FULL_LIKE, x, fill_value=_number("full_like", fill_value), dtype=resolved)
+
+
+def zeros_like(x: Any, dtype: Any = None) -> Any:
+    """Zeros shaped like ``x``, of ``x``'s dtype unless ``dtype`` is given."""
+    return full_like(x, 0, dtype)
+
+
+def ones_like(x: Any, dtype: Any = None) -> Any:
+    """Ones shaped like ``x``, of ``x``'s dtype unless ``dtype`` is given."""
+    return full_like(x, 1, dtype)
+
+
+@locates_errors
+def one_hot(indices: Any, depth: int, dtype: Any = "float32", axis: int = -1) -> Any:
+    """One-hot encode integer ``indices`` into a new axis of size ``depth`` (out-of-range
+    indices give all zeros).
+
+    >>> import tracejit as tj
+    >>> tj.one_hot(tj.constant([0, 2]), 3).numpy()
+    array([[1., 0., 0.],
+           [0., 0., 1.]], dtype=float32)
+    """
+    aval = arg_aval("one_hot", indices)
+    if not is_integer(aval.dtype):  # checked here too: jax only warns, eagerly
+        raise OpTypeError("one_hot", f"indices must be integers, got {aval.dtype}")
+    ndim = aval.ndim
+    depth = operator.index(depth)
+    if depth < 0:
+        raise OpError("one_hot", f"depth must be non-negative, got {depth}")
+    axis = normalize_axis("one_hot", axis, ndim + 1)
+    return bind(ONE_HOT, indices, depth=depth, dtype=as_dtype(dtype), axis=axis)

@@ -1,0 +1,252 @@
+"""Indexing: ``x[index]`` (the ``slice`` op for basic indexing) and integer gathers (``take``).
+
+Basic indexing — ints, slices, ``None``, ``...`` — is one ``slice`` node whose ``index`` param
+spells the index as a tuple of tagged entries (one per input dim consumed, plus new axes):
+``("int", 3)``, ``("slice", start, stop, step)``, ``("newaxis",)``. The ellipsis is expanded and
+trailing full slices are dropped, so equal indexings give equal params (and CSE merges them).
+
+An integer array in the index becomes a ``:`` in the ``slice`` node followed by a ``take`` node on
+the matching axis of the result. Boolean masks are refused: the result's shape would depend on the
+mask's values, which a graph's avals cannot express.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from tracejit.errors import OpError, OpTypeError
+from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
+from tracejit.ops.infer import normalize_axis, shape_text
+from tracejit.ops.registry import bind, defop
+from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.types import AVal, is_integer
+
+IndexEntry = tuple[Any, ...]
+FULL_SLICE: IndexEntry = ("slice", None, None, None)
+
+
+# take --------------------------------------------------------------------------------------------
+def _infer_take(x: AVal, indices: AVal, *, axis: int | None) -> AVal:
+    if not is_integer(indices.dtype):
+        raise OpTypeError("take", f"indices must be integers, got {indices.dtype}")
+    if axis is None:
+        return AVal(indices.shape, x.dtype, x.weak)
+    normalize_axis("take", axis, x.ndim)
+    return AVal(x.shape[:axis] + indices.shape + x.shape[axis + 1 :], x.dtype, x.weak)
+
+
+def _take(x: Any, indices: Any, *, axis: int | None) -> Any:
+    return jnp.take(x, indices, axis=axis)
+
+
+# slice -------------------------------------------------------------------------------------------
+def _index_error(x: AVal, message: str) -> OpError:
+    return OpError("slice", f"{message} (indexing a tensor of shape {shape_text(x.shape)})")
+
+
+def _infer_slice(x: AVal, *, index: tuple[IndexEntry, ...]) -> AVal:
+    _check_ints(x, index)
+    shape: list[int | None] = []
+    axis = 0
+    for entry in index:
+        if entry[0] == "newaxis":
+            shape.append(1)
+            continue
+        if entry[0] == "slice":
+            shape.append(_slice_size(x, entry, x.shape[axis]))
+        axis += 1
+    return AVal(tuple(shape) + x.shape[axis:], x.dtype, x.weak)
+
+
+def _check_ints(x: AVal, index: Sequence[IndexEntry]) -> None:
+    """Too many indices, or an int out of range of a known dim, is an error (jax would clamp)."""
+    consumed = [entry for entry in index if entry[0] != "newaxis"]
+    if len(consumed) > x.ndim:
+        raise _index_error(x, f"too many indices: {len(consumed)} given for rank {x.ndim}")
+    for axis, entry in enumerate(consumed):
+        dim = x.shape[axis]
+        if entry[0] == "int" and dim is not None and not -dim <= entry[1] < dim:
+            raise _index_error(x, f"index {entry[1]} is out of range for axis {axis} of size {dim}")
+
+
+def _slice_size(x: AVal, entry: IndexEntry, dim: int | None) -> int | None:
+    _, start, stop, step = entry
+    if step == 0:
+        raise _index_error(x, "slice step cannot be zero")
+    # An unknown dim stays unknown: even ``x[1:3]`` has 2 elements only if the dim is >= 3.
+    return None if dim is None else len(range(dim)[start:stop:step])
+
+
+def _python_index(index: tuple[IndexEntry, ...]) -> tuple[Any, ...]:
+    return tuple(
+        entry[1] if entry[0] == "int" else None if entry[0] == "newaxis" else slice(*entry[1:])
+        for entry in index
+    )
+
+
+def _slice(x: Any, *, index: tuple[IndexEntry, ...]) -> Any:
+    return jnp.asarray(x)[_python_index(index)]
+
+
+TAKE = defop("take", _infer_take, _take)
+SLICE = defop("slice", _infer_slice, _slice)
+
+
+@locates_errors
+def take(x: Any, indices: Any, axis: int | None = None) -> Any:
+    """Gather elements of ``x`` at integer ``indices`` along ``axis`` (of the flattened ``x``
+    when ``axis`` is None), as ``numpy.take``; negative indices count from the end.
+
+    >>> import tracejit as tj
+    >>> tj.take(tj.constant([[1, 2], [3, 4]]), tj.constant([1, 1, 0]), axis=0).numpy()
+    array([[3, 4],
+           [3, 4],
+           [1, 2]], dtype=int32)
+    """
+    return _gather("take", x, indices, axis)
+
+
+def _gather(op: str, x: Any, indices: Any, axis: int | None, shown_axis: int | None = None) -> Any:
+    """``take``, refusing out-of-range indices it can see (``shown_axis``: the axis to name in
+    the error, when ``x`` is an intermediate result of indexing)."""
+    aval = arg_aval(op, x)
+    if axis is not None:
+        axis = normalize_axis(op, axis, aval.ndim)
+    dim = aval.size if axis is None else aval.shape[axis]
+    # Out-of-range indices would silently gather NaN or garbage: refuse them when we can see them.
+    values = None if dim is None else concrete_value(indices)
+    if values is not None and values.size and values.dtype.kind in "iu":
+        bad = values[(values < -dim) | (values >= dim)]
+        if bad.size:
+            shown = axis if shown_axis is None else shown_axis
+            where = "the flattened tensor" if axis is None else f"axis {shown}"
+            raise OpError(op, f"index {bad.flat[0]} is out of range for {where} of size {dim}")
+    return bind(TAKE, x, indices, axis=axis)
+
+
+# getitem -----------------------------------------------------------------------------------------
+@locates_errors
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]`` with numpy semantics for basic indexing plus one integer array index.
+
+    >>> import tracejit as tj
+    >>> x = tj.reshape(tj.arange(12), (3, 4))
+    >>> x[1:, ::-2].numpy()
+    array([[ 7,  5],
+           [11,  9]], dtype=int32)
+    >>> x[..., [0, 3]].shape
+    (3, 2)
+    """
+    aval = arg_aval("slice", x)
+    entries = [_parse_entry(entry) for entry in (index if isinstance(index, tuple) else (index,))]
+    arrays = [i for i, entry in enumerate(entries) if entry[0] == "array"]
+    if len(arrays) > 1:
+        raise _index_error(
+            aval,
+            f"only one integer array index is supported, got {len(arrays)}; index in "
+            "several steps, e.g. x[a][:, b]",
+        )
+    expanded = _expand_ellipsis(aval, entries)
+    basic = [FULL_SLICE if entry[0] == "array" else entry for entry in expanded]
+    _check_ints(aval, basic)  # eagerly too: jax clamps out-of-range ints instead of failing
+    while basic and basic[-1] == FULL_SLICE:
+        basic.pop()
+    result = bind(SLICE, x, index=tuple(basic)) if basic else x
+    if not arrays:
+        return result
+    axis = _gather_axis(aval, entries, expanded)
+    at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
+    x_axis = sum(entry[0] != "newaxis" for entry in expanded[:at])
+    return _gather("slice", result, entries[arrays[0]][1], axis, shown_axis=x_axis)
+
+
+def _parse_entry(entry: Any) -> IndexEntry:
+    """One element of an index tuple as a tagged entry (``("array", indices)`` for arrays)."""
+    if entry is None:
+        return ("newaxis",)
+    if entry is Ellipsis:
+        return ("ellipsis",)
+    if isinstance(entry, slice):
+        return ("slice", _bound(entry.start), _bound(entry.stop), _bound(entry.step))
+    if isinstance(entry, (bool, np.bool_)):
+        raise _mask_error()
+    if isinstance(entry, (int, np.integer)):
+        return ("int", int(entry))
+    aval = arg_aval("slice", entry)
+    if aval.dtype == np.bool_:
+        raise _mask_error()
+    if not is_integer(aval.dtype):
+        raise OpTypeError(
+            "slice", f"indices must be integers, slices, None or ..., got an array of {aval.dtype}"
+        )
+    value = concrete_value(entry) if aval.ndim == 0 else None
+    if value is not None:
+        return ("int", int(value))  # a concrete 0-d index is just an int
+    if not isinstance(entry, TensorMethods):
+        entry = np.asarray(entry)
+    return ("array", entry)
+
+
+def _bound(part: Any) -> int | None:
+    if part is None:
+        return None
+    if isinstance(part, TensorMethods) and concrete_value(part) is None:
+        raise OpError(
+            "slice",
+            "slice bounds must be known while tracing (Python ints), got a symbolic "
+            "tensor; pass the bound as a Python int, or gather with tj.take",
+        )
+    try:
+        return operator.index(part)
+    except TypeError:
+        raise OpTypeError(
+            "slice", f"slice bounds must be integers or None, got {type(part).__name__}"
+        ) from None
+
+
+def _mask_error() -> OpError:
+    return OpError(
+        "slice",
+        "boolean mask indexing is not supported: the result's shape would depend on "
+        "the mask's values. Use tj.where(mask, x, 0) to select values, or compute integer "
+        "indices outside the function",
+    )
+
+
+def _expand_ellipsis(aval: AVal, entries: list[IndexEntry]) -> list[IndexEntry]:
+    """Replace ``...`` by as many full slices as the dims it stands for."""
+    ellipses = [i for i, entry in enumerate(entries) if entry[0] == "ellipsis"]
+    if len(ellipses) > 1:
+        raise _index_error(aval, "an index can only have a single ellipsis ('...')")
+    consumed = sum(entry[0] not in ("newaxis", "ellipsis") for entry in entries)
+    if consumed > aval.ndim:
+        raise _index_error(aval, f"too many indices: {consumed} given for rank {aval.ndim}")
+    if not ellipses:
+        return entries
+    at = ellipses[0]
+    return entries[:at] + [FULL_SLICE] * (aval.ndim - consumed) + entries[at + 1 :]
+
+
+def _gather_axis(aval: AVal, entries: list[IndexEntry], expanded: list[IndexEntry]) -> int:
+    """The axis of the basic-indexed result where the array index applies.
+
+    numpy moves the array's dims to the front when int indices and the array index are separated
+    by a slice, None or ellipsis; a separate ``take`` cannot express that, so it is refused unless
+    the array's dims land at the front anyway."""
+    at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
+    axis = sum(entry[0] in ("slice", "newaxis") for entry in expanded[:at])
+    advanced = [i for i, entry in enumerate(entries) if entry[0] in ("int", "array")]
+    between = entries[advanced[0] : advanced[-1] + 1]
+    if axis and any(entry[0] not in ("int", "array") for entry in between):
+        raise _index_error(
+            aval,
+            "an int index and the array index are separated by a slice, None or ...: "
+            "numpy would move the array's dimensions to the front; index in two steps instead "
+            "(e.g. x[0][:, idx] rather than x[0, :, idx])",
+        )
+    return axis

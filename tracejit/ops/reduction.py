@@ -1,0 +1,200 @@
+"""Reductions: sum, mean, max, min, prod, argmax, argmin, any, all.
+
+Every reduction takes params ``axes`` (a sorted tuple of non-negative axes, normalized by the
+public function from the input's rank) and ``keepdims``. Output dtypes come from jax itself
+(``sum`` of bool or int32 is int32, ``mean`` of ints is float32, ``argmax`` is int32, ``any`` is
+bool), so they always match jax.numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+
+from tracejit.errors import OpError, OpTypeError
+from tracejit.ops.arguments import arg_aval, locates_errors
+from tracejit.ops.infer import jax_dtype, normalize_axes, shape_text
+from tracejit.ops.registry import OpDef, bind, defop
+from tracejit.types import AVal
+
+Axis = int | Sequence[int] | None
+
+
+def reduced_shape(
+    op: str, x: AVal, axes: tuple[int, ...], keepdims: bool
+) -> tuple[int | None, ...]:
+    """The shape left after reducing ``axes`` of ``x`` (kept as size 1 with ``keepdims``)."""
+    if normalize_axes(op, axes, x.ndim) != axes:
+        raise OpError(op, f"axes must be sorted, distinct and non-negative, got {axes}")
+    if keepdims:
+        return tuple(1 if a in axes else d for a, d in enumerate(x.shape))
+    return tuple(d for a, d in enumerate(x.shape) if a not in axes)
+
+
+def reduction_infer(
+    name: str, impl: Callable[..., Any], *, needs_elements: bool = False
+) -> Callable[..., AVal]:
+    """Inference for a reduction: drop (or keep as 1) the reduced axes, dtype from jax.
+
+    ``needs_elements``: reducing an empty axis has no identity (max, argmax) and is an error."""
+
+    def infer(x: AVal, *, axes: tuple[int, ...], keepdims: bool) -> AVal:
+        shape = reduced_shape(name, x, axes, keepdims)
+        empty = [a for a in axes if x.shape[a] == 0]
+        if needs_elements and empty:
+            raise OpError(
+                name,
+                f"cannot reduce over the empty axis {empty[0]} of a tensor of shape "
+                f"{shape_text(x.shape)}: there is no identity element",
+            )
+        dtype, weak = jax_dtype(name, impl, [x], {"axes": axes, "keepdims": keepdims})
+        return AVal(shape, dtype, weak)
+
+    return infer
+
+
+def _reducer(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The impl of a reduction: ``function(x, axis=axes, keepdims=keepdims)``."""
+
+    def impl(x: Any, *, axes: tuple[int, ...], keepdims: bool) -> Any:
+        return function(x, axis=axes, keepdims=keepdims)
+
+    impl.__name__ = impl.__qualname__ = f"reduce_{function.__name__}"
+    return impl
+
+
+def _arg_reducer(function: Callable[..., Any]) -> Callable[..., Any]:
+    """argmax/argmin reduce one axis or all of them (of the flattened input, as numpy)."""
+
+    def impl(x: Any, *, axes: tuple[int, ...], keepdims: bool) -> Any:
+        return function(x, axis=axes[0] if len(axes) == 1 else None, keepdims=keepdims)
+
+    impl.__name__ = impl.__qualname__ = f"reduce_{function.__name__}"
+    return impl
+
+
+def _arg_infer(name: str, impl: Callable[..., Any]) -> Callable[..., AVal]:
+    base = reduction_infer(name, impl, needs_elements=True)
+
+    def infer(x: AVal, *, axes: tuple[int, ...], keepdims: bool) -> AVal:
+        if len(axes) not in (1, x.ndim):
+            raise OpError(name, f"reduces one axis or all of them, got axes {axes}")
+        return base(x, axes=axes, keepdims=keepdims)
+
+    return infer
+
+
+def _defreduction(name: str, function: Callable[..., Any], **flags: Any) -> OpDef:
+    impl = _reducer(function)
+    needs_elements = flags.pop("needs_elements", False)
+    return defop(name, reduction_infer(name, impl, needs_elements=needs_elements), impl, **flags)
+
+
+def _defarg(name: str, function: Callable[..., Any]) -> OpDef:
+    impl = _arg_reducer(function)
+    return defop(name, _arg_infer(name, impl), impl, differentiable=False)
+
+
+SUM = _defreduction("sum", jnp.sum)
+MEAN = _defreduction("mean", jnp.mean)
+MAX = _defreduction("max", jnp.max, needs_elements=True)
+MIN = _defreduction("min", jnp.min, needs_elements=True)
+PROD = _defreduction("prod", jnp.prod)
+ANY = _defreduction("any", jnp.any, differentiable=False)
+ALL = _defreduction("all", jnp.all, differentiable=False)
+ARGMAX = _defarg("argmax", jnp.argmax)
+ARGMIN = _defarg("argmin", jnp.argmin)
+
+
+def reduction_params(op: str, x: Any, axis: Axis, keepdims: bool) -> dict[str, Any]:
+    """``axes`` and ``keepdims`` params for reducing ``x`` over ``axis`` (None: all axes)."""
+    return {"axes": normalize_axes(op, axis, arg_aval(op, x).ndim), "keepdims": bool(keepdims)}
+
+
+@locates_errors
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
+    """Sum of elements over ``axis`` (an int, a tuple, or None for all axes).
+
+    >>> import tracejit as tj
+    >>> tj.sum(tj.constant([[1, 2], [3, 4]]), axis=0).numpy()
+    array([4, 6], dtype=int32)
+    """
+    return bind(SUM, x, **reduction_params("sum", x, axis, keepdims))
+
+
+@locates_errors
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis`` (integers give float32, as in jax.numpy).
+
+    >>> import tracejit as tj
+    >>> tj.mean(tj.constant([[1, 2], [3, 4]]), axis=1, keepdims=True).numpy()
+    array([[1.5],
+           [3.5]], dtype=float32)
+    """
+    return bind(MEAN, x, **reduction_params("mean", x, axis, keepdims))
+
+
+@locates_errors
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
+    """Largest element over ``axis``.
+
+    >>> import tracejit as tj
+    >>> tj.max(tj.constant([[1.0, 5.0], [3.0, 2.0]]), axis=1).numpy()
+    array([5., 3.], dtype=float32)
+    """
+    return bind(MAX, x, **reduction_params("max", x, axis, keepdims))
+
+
+@locates_errors
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
+    """Smallest element over ``axis``."""
+    return bind(MIN, x, **reduction_params("min", x, axis, keepdims))
+
+
+@locates_errors
+def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Product of elements over ``axis``."""
+    return bind(PROD, x, **reduction_params("prod", x, axis, keepdims))
+
+
+def _arg_params(op: str, x: Any, axis: int | None, keepdims: bool) -> dict[str, Any]:
+    if axis is not None and not isinstance(axis, int):
+        raise OpTypeError(op, f"axis must be an int or None, got {axis!r}")
+    return reduction_params(op, x, axis, keepdims)
+
+
+@locates_errors
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Index (int32) of the largest element along ``axis``, or in the flattened ``x`` when
+    ``axis`` is None.
+
+    >>> import tracejit as tj
+    >>> tj.argmax(tj.constant([[1.0, 5.0], [3.0, 2.0]]), axis=1).numpy()
+    array([1, 0], dtype=int32)
+    """
+    return bind(ARGMAX, x, **_arg_params("argmax", x, axis, keepdims))
+
+
+@locates_errors
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Index (int32) of the smallest element along ``axis`` (flattened when None)."""
+    return bind(ARGMIN, x, **_arg_params("argmin", x, axis, keepdims))
+
+
+@locates_errors
+def any(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
+    """Whether any element over ``axis`` is true (bool).
+
+    >>> import tracejit as tj
+    >>> tj.any(tj.constant([[True, False], [False, False]]), axis=1).numpy()
+    array([ True, False])
+    """
+    return bind(ANY, x, **reduction_params("any", x, axis, keepdims))
+
+
+@locates_errors
+def all(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
+    """Whether every element over ``axis`` is true (bool)."""
+    return bind(ALL, x, **reduction_params("all", x, axis, keepdims))

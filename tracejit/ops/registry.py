@@ -1,0 +1,120 @@
+"""The op registry: one ``OpDef`` per op holds everything about it, and ``bind`` is the only door.
+
+``defop("exp", infer=..., impl=..., elementwise=True)`` declares an op once:
+
+- ``infer(*avals, **params)`` gives output avals (and raises the clear error when inputs don't fit);
+- ``impl(*arrays, **params)`` is a jax function — the *same* callable runs eagerly, folds constants
+  and is lowered inside ``jax.jit``, so the three can never disagree;
+- ``vjp`` (added by the autodiff issue) is written with tracejit ops;
+- flags are what passes read: ``elementwise`` (fusion), ``pure`` (CSE/DCE), ``commutative`` (CSE),
+  ``foldable``/``random`` (constant folding), ``subgraphs`` (nested graph walks).
+
+``bind(op, *args, **params)`` routes a call to the current interpreter: inside a trace it emits a
+node into the graph being built; otherwise it runs ``impl`` at once on concrete arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tracejit.errors import OpError
+from tracejit.tracing import context
+from tracejit.types import AVal
+
+InferFn = Callable[..., "AVal | tuple[AVal, ...]"]
+
+
+@dataclass(eq=False, frozen=True)
+class OpDef:
+    """Everything about one op. Compared and hashed by identity."""
+
+    name: str
+    infer: InferFn
+    impl: Callable[..., Any]
+    vjp: Callable[..., Any] | None = None
+    elementwise: bool = False
+    pure: bool = True
+    commutative: bool = False
+    foldable: bool = True
+    differentiable: bool = True
+    random: bool = False
+    subgraphs: bool = False
+    multiple_results: bool = False
+    doc: str = ""
+
+    def infer_outputs(self, avals: tuple[AVal, ...], params: Mapping[str, Any]) -> tuple[AVal, ...]:
+        """Output avals as a tuple, whatever the arity of the op."""
+        out = self.infer(*avals, **params)
+        return tuple(out) if self.multiple_results else (out,)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def defop(
+    name: str,
+    infer: InferFn,
+    impl: Callable[..., Any],
+    vjp: Callable[..., Any] | None = None,
+    **flags: Any,
+) -> OpDef:
+    """Declare an op. Raises if the name is taken: an op has exactly one entry."""
+    if name in _REGISTRY:
+        raise ValueError(f"op {name!r} is already registered")
+    op = OpDef(name, infer, impl, vjp, **flags)
+    _REGISTRY[name] = op
+    return op
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no op named {name!r}; known ops: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_ops() -> dict[str, OpDef]:
+    """A copy of the registry, name -> OpDef."""
+    return dict(_REGISTRY)
+
+
+def _no_eager_executor(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+    raise RuntimeError("tracejit.eager was not imported")
+
+
+def _no_recorder(op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any) -> None:
+    raise RuntimeError("tracejit.autodiff was not imported")
+
+
+# Set by tracejit.eager.execute and tracejit.autodiff.tape at import time (they import the ops,
+# so importing them here would be a cycle).
+eager_execute: Callable[[OpDef, tuple[Any, ...], dict[str, Any]], Any] = _no_eager_executor
+record_on_tapes: Callable[[OpDef, tuple[Any, ...], dict[str, Any], Any], None] = _no_recorder
+
+
+def bind(op: OpDef, *args: Any, **params: Any) -> Any:
+    """Apply ``op`` to ``args``: emit a node when tracing, otherwise run it now; then let the
+    active gradient tapes record it."""
+    state = context.state
+    builder = state.builder
+    if builder is not None:
+        out = builder.emit(op, args, params)
+    else:
+        out = eager_execute(op, args, params)
+    if state.tapes:
+        record_on_tapes(op, args, params, out)
+    return out
+
+
+def check(condition: bool, op: str, message: str) -> None:
+    """Raise the op's clear error when ``condition`` is false (used by infer rules)."""
+    if not condition:
+        raise OpError(op, message)

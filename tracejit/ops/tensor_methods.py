@@ -1,0 +1,221 @@
+"""Python operators and methods shared by eager tensors and symbolic tracers.
+
+Both kinds route every operator through the public ops (and so through ``bind``), which is why
+the same user code runs eagerly and under tracing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracejit.ops import elementwise as ew
+from tracejit.types import AVal
+
+
+class TensorMethods:
+    """Mixin: subclasses provide ``aval``."""
+
+    __slots__ = ()
+    # numpy must defer to our reflected operators (np_array + tensor -> tensor).
+    __array_ufunc__ = None
+    __array_priority__ = 100
+
+    @property
+    def aval(self) -> AVal:
+        raise NotImplementedError
+
+    # Properties ------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        return self.aval.shape
+
+    @property
+    def dtype(self) -> Any:
+        return self.aval.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.aval.shape)
+
+    @property
+    def size(self) -> int | None:
+        return self.aval.size
+
+    @property
+    def T(self) -> Any:  # noqa: N802 - numpy's name
+        from tracejit.ops.shape import transpose
+
+        return transpose(self)
+
+    # Arithmetic ------------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Any:
+        return ew.add(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return ew.add(other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return ew.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return ew.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return ew.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return ew.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return ew.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return ew.divide(other, self)
+
+    def __floordiv__(self, other: Any) -> Any:
+        return ew.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return ew.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Any:
+        return ew.mod(self, other)
+
+    def __rmod__(self, other: Any) -> Any:
+        return ew.mod(other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        return ew.power(self, other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return ew.power(other, self)
+
+    def __matmul__(self, other: Any) -> Any:
+        from tracejit.ops.linalg import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        from tracejit.ops.linalg import matmul
+
+        return matmul(other, self)
+
+    def __neg__(self) -> Any:
+        return ew.negative(self)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def __abs__(self) -> Any:
+        return ew.abs(self)
+
+    # Comparisons (elementwise, so tensors are unhashable like numpy arrays) -------------------
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return ew.equal(self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return ew.not_equal(self, other)
+
+    def __lt__(self, other: Any) -> Any:
+        return ew.less(self, other)
+
+    def __le__(self, other: Any) -> Any:
+        return ew.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return ew.greater(self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return ew.greater_equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # Logic on bool tensors ---------------------------------------------------------------------
+    def __and__(self, other: Any) -> Any:
+        return ew.logical_and(self, other)
+
+    def __rand__(self, other: Any) -> Any:
+        return ew.logical_and(other, self)
+
+    def __or__(self, other: Any) -> Any:
+        return ew.logical_or(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        return ew.logical_or(other, self)
+
+    def __invert__(self) -> Any:
+        return ew.logical_not(self)
+
+    # Indexing --------------------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> Any:
+        from tracejit.ops.shape import getitem
+
+        return getitem(self, index)
+
+    # Methods ---------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Any:
+        from tracejit.ops.shape import reshape
+
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        return reshape(self, shape)
+
+    def astype(self, dtype: Any) -> Any:
+        return ew.cast(self, dtype)
+
+    def transpose(self, *axes: Any) -> Any:
+        from tracejit.ops.shape import transpose
+
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = tuple(axes[0])
+        return transpose(self, axes or None)
+
+    def squeeze(self, axis: Any = None) -> Any:
+        from tracejit.ops.shape import squeeze
+
+        return squeeze(self, axis)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import sum
+
+        return sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import mean
+
+        return mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import max
+
+        return max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import min
+
+        return min(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import prod
+
+        return prod(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import argmax
+
+        return argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import argmin
+
+        return argmin(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import any
+
+        return any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from tracejit.ops.reduction import all
+
+        return all(self, axis=axis, keepdims=keepdims)

@@ -1,0 +1,363 @@
+"""``@tj.function``: trace a Python function once per input signature, run the compiled graph.
+
+``Function`` owns the trace cache (structure -> ``ConcreteFunction``); a ``ConcreteFunction``
+is one trace: its graph (``.ir``), its input and output specs, and its executable.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from typing_extensions import ParamSpec
+
+from tracejit import config
+from tracejit.autodiff.through_function import make_backward, record_call
+from tracejit.eager.tensor import Tensor
+from tracejit.eager.variable import Variable, VariableCreationError
+from tracejit.errors import EscapedTracerError, SignatureError
+from tracejit.ir.graph import Graph, Value
+from tracejit.ir.verify import verify
+from tracejit.runtime.executable import Executable
+from tracejit.tracing import context
+from tracejit.tracing import signature as sig
+from tracejit.tracing.tracer import GraphBuilder, Tracer
+from tracejit.types import AVal, TensorSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ConcreteFunction:
+    """One trace of a ``tj.function``: a graph for one input signature, compiled on first call.
+
+    ``.ir`` is the printable graph; ``.inputs``/``.outputs`` are TensorSpecs of the flat tensor
+    inputs and outputs; calling it runs the compiled executable.
+    """
+
+    def __init__(
+        self,
+        function: Function[..., Any],
+        in_structure: tuple[Any, ...],
+        graph: Graph,
+        out_structure: Any,
+        variables: Sequence[Variable],
+        trace_seconds: float,
+    ) -> None:
+        self.function = function
+        self.in_structure = in_structure
+        self.graph = graph
+        self.out_structure = out_structure
+        self.variables = tuple(variables)
+        self.trace_seconds = trace_seconds
+        self.executable = Executable(graph, out_structure, variables)
+        self.calls = 0
+        self._backward: Function[..., Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def ir(self) -> Graph:
+        """The graph that is lowered to jax.jit (printable: ``print(cf.ir)``)."""
+        return self.graph
+
+    @property
+    def input_avals(self) -> list[AVal]:
+        return [v.aval for v in self.graph.inputs]
+
+    @property
+    def output_avals(self) -> list[AVal]:
+        return [v.aval for v in self.graph.outputs]
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        """Specs of the flat tensor inputs, in order."""
+        return [TensorSpec.from_aval(a) for a in self.input_avals]
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        """Specs of the flat tensor outputs, in order."""
+        return [TensorSpec.from_aval(a) for a in self.output_avals]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        canonical = self.function._signature.canonicalize(args, kwargs)
+        structure, leaves = sig.flatten_arguments(
+            canonical, self.function._signature.names, self.name
+        )
+        if not sig.matches(self.in_structure, structure):
+            sig.check_against_signature(
+                self.in_structure, structure, self.function._signature.names, self.name
+            )
+        self.calls += 1
+        if context.state.tapes:
+            return record_call(self, leaves, canonical)
+        return self.executable.run(leaves)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """jax's ``Lowered`` for concrete arguments (``.as_text()`` gives StableHLO)."""
+        canonical = self.function._signature.canonicalize(args, kwargs)
+        _, leaves = sig.flatten_arguments(canonical, self.function._signature.names, self.name)
+        structs = [
+            leaf.aval().to_struct() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves
+        ]
+        return self.executable.lower(structs)
+
+    def backward_function(self) -> Function[..., Any]:
+        """A compiled function computing this trace's VJP (made on first use)."""
+        if self._backward is None:
+            self._backward = make_backward(self)
+        return self._backward
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(a) for a in self.input_avals)
+        outs = ", ".join(str(a) for a in self.output_avals)
+        return f"<ConcreteFunction {self.name}({ins}) -> ({outs})>"
+
+
+class Function(Generic[P, R]):
+    """A Python function compiled per input signature. Create with ``tj.function``."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        input_signature: Sequence[Any] | None = None,
+        reduce_retracing: bool = False,
+        name: str | None = None,
+        _instance: Any = None,
+    ) -> None:
+        self.python_function = fn
+        self.name = name or getattr(fn, "__name__", "function")
+        self.input_signature = None if input_signature is None else tuple(input_signature)
+        self.reduce_retracing = reduce_retracing
+        self._instance_ref: Callable[[], Any] | None = None
+        if _instance is not None:
+            try:
+                self._instance_ref = weakref.ref(_instance)
+            except TypeError:  # not weak-referenceable: hold it (and its traces) strongly
+                self._instance_ref = lambda: _instance
+        self._signature = sig.CallSignature(fn, drop_first=_instance is not None)
+        self._cache: dict[tuple[Any, ...], ConcreteFunction] = {}
+        self._traces: list[ConcreteFunction] = []
+        self._lock = threading.RLock()
+        self._bound: dict[int, Function[..., Any]] = {}
+        self.trace_count = 0
+        self._signature_structure = self._structure_of_signature()
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    # The call path -------------------------------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if context.state.builder is not None or config._config.run_eagerly:
+            return self._call_python(args, kwargs)  # inline into the enclosing trace
+        if kwargs or len(args) != self._signature.n_fast:
+            canonical = self._signature.canonicalize(args, kwargs)
+        else:
+            canonical = args
+        leaves: list[Any] = []
+        parts = []
+        try:
+            for arg in canonical:
+                if type(arg) is Tensor:  # the common case, inlined: this is the hot path
+                    leaves.append(arg._value)
+                    parts.append(arg._aval or arg.aval)
+                else:
+                    parts.append(sig.flatten(arg, leaves))
+        except TypeError:
+            parts, leaves = sig.flatten_arguments(canonical, self._signature.names, self.name)
+        key = tuple(parts)
+        concrete = self._cache.get(key)
+        if concrete is None:
+            concrete = self._lookup_or_trace(key, canonical)
+        concrete.calls += 1
+        if context.state.tapes:  # an eager tape differentiates through the compiled call
+            return record_call(concrete, leaves, canonical)
+        return concrete.executable.run(leaves)
+
+    def _call_python(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._instance_ref is not None:
+            return self.python_function(self._instance_ref(), *args, **kwargs)
+        return self.python_function(*args, **kwargs)
+
+    def _lookup_or_trace(self, key: tuple[Any, ...], canonical: tuple[Any, ...]) -> ConcreteFunction:
+        with self._lock:
+            concrete = self._cache.get(key)
+            if concrete is not None:  # another thread traced it while we waited
+                return concrete
+            concrete = self._find_compatible(key)
+            if concrete is None:
+                concrete = self._trace(self._structure_to_trace(key), canonical)
+            self._cache[key] = concrete
+            return concrete
+
+    def _find_compatible(self, key: tuple[Any, ...]) -> ConcreteFunction | None:
+        for concrete in self._traces:
+            if sig.matches(concrete.in_structure, key):
+                return concrete
+        return None
+
+    def _structure_to_trace(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        """What to trace for a cache miss: the signature's specs, a relaxed structure, or the
+        call's own."""
+        if self._signature_structure is not None:
+            n = len(self._signature_structure)
+            sig.check_against_signature(
+                self._signature_structure, key[:n], self._signature.names, self.name
+            )
+            return self._signature_structure + key[n:]
+        if self.reduce_retracing:
+            for concrete in reversed(self._traces):
+                relaxed = sig.relax(concrete.in_structure, key)
+                if relaxed is not None:
+                    return relaxed
+        return key
+
+    def _structure_of_signature(self) -> tuple[Any, ...] | None:
+        if self.input_signature is None:
+            return None
+        structure = []
+        for name, spec in zip(self._signature.names, self.input_signature):
+            leaves: list[Any] = []
+            node = sig.flatten(spec, leaves)
+            if not leaves or not all(isinstance(leaf, TensorSpec) for leaf in leaves):
+                raise TypeError(
+                    f"{self.name}: input_signature entry for '{name}' must be a TensorSpec "
+                    f"or a nested structure of TensorSpecs, got {spec!r}"
+                )
+            structure.append(node)
+        return tuple(structure)
+
+    # Tracing -------------------------------------------------------------------------------
+    def _trace(self, structure: tuple[Any, ...], canonical: tuple[Any, ...]) -> ConcreteFunction:
+        start = time.perf_counter()
+        builder = GraphBuilder(self.name)
+        with builder.active():
+            tracers = iter([builder.new_input(a) for a in sig.tensor_avals(structure)])
+            arguments = tuple(sig.unflatten(s, tracers) for s in structure)
+            args, kwargs = self._signature.to_call(arguments)
+            result = self._call_python(args, kwargs)
+            out_values: list[Value] = []
+            out_structure = _flatten_outputs(result, builder, out_values, self.name)
+        if builder.created_variables and self._traces:
+            raise VariableCreationError(
+                f"{self.name} created {len(builder.created_variables)} variable(s) while being "
+                f"traced again (trace {self.trace_count + 1}). As in TF2, a tj.function may create "
+                "variables on its first trace only: create them outside the function, or once "
+                "(e.g. `if self.w is None: self.w = tj.Variable(...)`), and reuse them."
+            )
+        graph = builder.build(out_values)
+        verify(graph)
+        elapsed = time.perf_counter() - start
+        concrete = ConcreteFunction(self, structure, graph, out_structure, builder.variables, elapsed)
+        self._traces.append(concrete)
+        self.trace_count += 1
+        return concrete
+
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
+        """The trace for these arguments (tensors or ``TensorSpec``s), tracing if needed.
+
+        >>> import tracejit as tj
+        >>> f = tj.function(lambda x: x * 2)
+        >>> f.get_concrete_function(tj.TensorSpec([None, 3])).outputs
+        [TensorSpec(shape=(None, 3), dtype=float32)]
+        """
+        if not args and not kwargs and self._signature_structure is not None:
+            key: tuple[Any, ...] = self._signature_structure
+            canonical: tuple[Any, ...] = ()
+        else:
+            canonical = self._signature.canonicalize(args, kwargs)
+            key, _ = sig.flatten_arguments(canonical, self._signature.names, self.name)
+        concrete = self._cache.get(key)
+        return concrete if concrete is not None else self._lookup_or_trace(key, canonical)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """jax's ``Lowered`` object for these arguments: ``f.lower(x).as_text()`` is StableHLO."""
+        return self.get_concrete_function(*args, **kwargs).lower(*args, **kwargs)
+
+    def concrete_functions(self) -> list[ConcreteFunction]:
+        """Every trace made so far, oldest first."""
+        return list(self._traces)
+
+    def clear_cache(self) -> None:
+        """Drop every trace (and reset ``trace_count``)."""
+        with self._lock:
+            self._cache.clear()
+            self._traces.clear()
+            self.trace_count = 0
+
+    # Methods: one Function (one cache) per instance, holding the instance weakly -------------
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        bound = self._bound.get(id(instance))
+        if bound is None or bound._instance_ref is None or bound._instance_ref() is not instance:
+            bound = Function(
+                self.python_function,
+                input_signature=self.input_signature,
+                reduce_retracing=self.reduce_retracing,
+                name=self.name,
+                _instance=instance,
+            )
+            self._bound[id(instance)] = bound
+            try:
+                weakref.finalize(instance, self._bound.pop, id(instance), None)
+            except TypeError:
+                pass
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<tj.function {self.name}: {self.trace_count} trace(s)>"
+
+
+def _flatten_outputs(result: Any, builder: GraphBuilder, out_values: list[Value], name: str) -> Any:
+    """Structure of the Python function's result; tensor leaves become graph outputs."""
+    leaves: list[Any] = []
+    structure = sig.flatten(result, leaves)
+    for leaf in leaves:
+        if isinstance(leaf, Tracer) and leaf.builder is not builder:
+            raise EscapedTracerError(f"{name} returned a symbolic tensor from another trace")
+        out_values.append(builder.to_value(leaf, "return"))
+    return structure
+
+
+def _output_flatten_tracer(tracer: Tracer, leaves: list[Any]) -> AVal:
+    leaves.append(tracer)
+    return tracer.aval
+
+
+sig.register_leaf(Tracer, _output_flatten_tracer)
+
+
+@overload
+def function(fn: Callable[P, R], **options: Any) -> Function[P, R]: ...
+@overload
+def function(fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Function[P, R]]: ...
+def function(
+    fn: Callable[P, R] | None = None,
+    *,
+    input_signature: Sequence[Any] | None = None,
+    reduce_retracing: bool = False,
+) -> Any:
+    """Compile ``fn``: trace it into tracejit's IR once per input signature, run it with XLA.
+
+    Tensor arguments key the trace cache by shape and dtype; other arguments by value.
+
+    >>> import tracejit as tj
+    >>> @tj.function
+    ... def affine(x, w, b):
+    ...     return x @ w + b
+    >>> x = tj.ones((2, 3)); w = tj.ones((3, 4)); b = tj.zeros((4,))
+    >>> affine(x, w, b).shape
+    (2, 4)
+    >>> affine.trace_count
+    1
+    """
+    def decorate(f: Callable[P, R]) -> Function[P, R]:
+        return Function(f, input_signature=input_signature, reduce_retracing=reduce_retracing)
+
+    return decorate if fn is None else decorate(fn)

@@ -1,0 +1,189 @@
+"""Dtypes, abstract values (avals), tensor specs and jax-compatible promotion.
+
+An *aval* is what tracing knows about a value: its shape (``None`` for a dimension that is
+unknown until run time), its dtype, and whether the dtype is *weak* (it came from a Python
+scalar and yields to the other operand's dtype in promotion, as in jax.numpy).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+DType = np.dtype
+Shape = tuple[int | None, ...]
+
+bool_ = np.dtype("bool")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+uint8 = np.dtype("uint8")
+uint16 = np.dtype("uint16")
+uint32 = np.dtype("uint32")
+uint64 = np.dtype("uint64")
+float16 = np.dtype("float16")
+bfloat16 = np.dtype(jnp.bfloat16)
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+complex64 = np.dtype("complex64")
+complex128 = np.dtype("complex128")
+
+_SHORT_NAMES = {
+    bool_: "bool",
+    int8: "i8",
+    int16: "i16",
+    int32: "i32",
+    int64: "i64",
+    uint8: "u8",
+    uint16: "u16",
+    uint32: "u32",
+    uint64: "u64",
+    float16: "f16",
+    bfloat16: "bf16",
+    float32: "f32",
+    float64: "f64",
+    complex64: "c64",
+    complex128: "c128",
+}
+
+
+def short_name(dtype: DType) -> str:
+    """The compact name the IR printer uses (``f32``, ``i32``, ``bool``)."""
+    return _SHORT_NAMES.get(dtype, str(dtype))
+
+
+@functools.lru_cache(maxsize=256)
+def _as_dtype_cached(spec: Any) -> DType:
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(spec)))
+
+
+def as_dtype(spec: Any) -> DType:
+    """Turn a dtype-like (``"float32"``, ``np.float32``, ``jnp.int32``, a dtype) into the dtype
+    tracejit uses, canonicalized as jax does (float64 becomes float32 unless x64 is on).
+
+    >>> as_dtype("float32")
+    dtype('float32')
+    """
+    try:
+        return _as_dtype_cached(spec)
+    except TypeError as err:  # unhashable or not a dtype at all
+        raise TypeError(f"expected a dtype such as 'float32' or tj.int32, got {spec!r}") from err
+
+
+def is_floating(dtype: DType) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.floating))
+
+
+def is_integer(dtype: DType) -> bool:
+    return bool(jnp.issubdtype(dtype, jnp.integer))
+
+
+class AVal(NamedTuple):
+    """Abstract value: shape (``None`` = unknown dimension), dtype and weak-type flag.
+
+    A named tuple, so hashing it (trace-cache keys, CSE keys) runs at C speed.
+    """
+
+    shape: Shape
+    dtype: DType
+    weak: bool = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int | None:
+        total = 1
+        for dim in self.shape:
+            if dim is None:
+                return None
+            total *= dim
+        return total
+
+    def is_fully_known(self) -> bool:
+        return None not in self.shape
+
+    def shape_str(self) -> str:
+        return "[" + ",".join("?" if d is None else str(d) for d in self.shape) + "]"
+
+    def __str__(self) -> str:
+        return short_name(self.dtype) + self.shape_str()
+
+    def to_struct(self) -> jax.ShapeDtypeStruct:
+        """A jax ShapeDtypeStruct (only for fully known shapes)."""
+        return jax.ShapeDtypeStruct(self.shape, self.dtype, weak_type=self.weak)
+
+    def strong(self) -> AVal:
+        return AVal(self.shape, self.dtype, False) if self.weak else self
+
+
+def shape_str(shape: Shape) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def aval_of_array(array: Any) -> AVal:
+    """The aval of a concrete array (jax array, numpy array, numpy scalar)."""
+    weak = bool(getattr(array, "weak_type", False))
+    return AVal(tuple(array.shape), as_dtype(array.dtype), weak)
+
+
+def aval_of_python_scalar(value: bool | int | float | complex) -> AVal:
+    """Python scalars are weakly typed, as in jax.numpy: ``2.0`` is a weak float32."""
+    if isinstance(value, bool):
+        return AVal((), bool_, True)
+    if isinstance(value, int):
+        return AVal((), as_dtype(np.int64), True)
+    if isinstance(value, float):
+        return AVal((), as_dtype(np.float64), True)
+    return AVal((), as_dtype(np.complex128), True)
+
+
+@functools.lru_cache(maxsize=4096)
+def promote(*avals: AVal) -> tuple[DType, bool]:
+    """Result dtype and weakness of combining ``avals`` elementwise, with jax.numpy's rules."""
+    structs = [jax.ShapeDtypeStruct((), a.dtype, weak_type=a.weak) for a in avals]
+    out = jax.eval_shape(lambda *xs: functools.reduce(jnp.add, xs), *structs)
+    return np.dtype(out.dtype), bool(out.weak_type)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """Describes the tensors a function accepts: shape (``None`` for any size) and dtype.
+
+    >>> TensorSpec(shape=(None, 4), dtype="float32")
+    TensorSpec(shape=(None, 4), dtype=float32)
+    """
+
+    shape: Shape
+    dtype: DType = float32
+    name: str | None = None
+
+    def __init__(self, shape: Any, dtype: Any = "float32", name: str | None = None) -> None:
+        if shape is None:
+            raise ValueError("TensorSpec needs a shape; use None for each unknown dimension")
+        object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
+        object.__setattr__(self, "dtype", as_dtype(dtype))
+        object.__setattr__(self, "name", name)
+
+    @classmethod
+    def from_aval(cls, aval: AVal, name: str | None = None) -> TensorSpec:
+        return cls(aval.shape, aval.dtype, name)
+
+    def aval(self) -> AVal:
+        return AVal(self.shape, self.dtype, False)
+
+    def is_compatible_with(self, aval: AVal) -> bool:
+        if aval.dtype != self.dtype or len(aval.shape) != len(self.shape):
+            return False
+        return all(s is None or s == d for s, d in zip(self.shape, aval.shape))
+
+    def __repr__(self) -> str:
+        name = f", name={self.name!r}" if self.name else ""
+        return f"TensorSpec(shape={self.shape}, dtype={self.dtype}{name})"
