@@ -28,7 +28,7 @@ def golden(text: str) -> str:
 
 
 def test_printer_golden_predict():
-    cf = tj.function(predict).get_concrete_function(tj.TensorSpec((None, 4)))
+    cf = tj.function(predict, optimize=False).get_concrete_function(tj.TensorSpec((None, 4)))
     assert cf.ir.format(source=False) == golden(
         """
         # predict  [traced]
@@ -45,7 +45,7 @@ def test_printer_golden_predict():
 
 
 def test_printer_source_comments_point_at_user_lines():
-    cf = tj.function(predict).get_concrete_function(tj.TensorSpec((None, 4)))
+    cf = tj.function(predict, optimize=False).get_concrete_function(tj.TensorSpec((None, 4)))
     first_line = inspect.getsourcelines(predict)[1]
     lines = str(cf.ir).splitlines()
     matmul = next(line for line in lines if "= matmul" in line)
@@ -57,14 +57,14 @@ def test_printer_source_comments_point_at_user_lines():
 
 
 def test_printer_types_off_and_const_preview_size():
-    cf = tj.function(predict).get_concrete_function(tj.TensorSpec((2, 4)))
+    cf = tj.function(predict, optimize=False).get_concrete_function(tj.TensorSpec((2, 4)))
     text = cf.ir.format(source=False, types=False, max_const=2)
     assert "%1 = matmul %0, %c0" in text
     assert "%c0 = const [0 0.1 ...]" in text
 
 
 def test_printer_multiple_outputs_params_and_dtypes():
-    @tj.function
+    @tj.function(optimize=False)
     def parts(x):
         a, b = tj.split(x, 2, axis=0)
         return a.astype("int32"), b.sum(axis=0, keepdims=True)
@@ -78,14 +78,14 @@ def test_printer_multiple_outputs_params_and_dtypes():
 
 def test_printer_is_deterministic():
     texts = {
-        str(tj.function(predict).get_concrete_function(tj.TensorSpec((None, 4))).ir)
+        str(tj.function(predict, optimize=False).get_concrete_function(tj.TensorSpec((None, 4))).ir)
         for _ in range(3)
     }
     assert len(texts) == 1
 
 
 def test_python_scalars_become_weak_constants():
-    cf = tj.function(lambda x: x * 2.0 + 1).get_concrete_function(tj.TensorSpec((3,), "float16"))
+    cf = tj.function(lambda x: x * 2.0 + 1, optimize=False).get_concrete_function(tj.TensorSpec((3,), "float16"))
     text = cf.ir.format(source=False)
     assert "%c0: f32[] = const 2" in text
     assert "%1: f16[3] = multiply %0, %c0" in text  # weak float32 yields to float16
@@ -97,7 +97,7 @@ def _value(aval, id):
 
 
 def test_verifier_accepts_traced_graphs():
-    verify(tj.function(predict).get_concrete_function(tj.TensorSpec((None, 4))).ir)
+    verify(tj.function(predict, optimize=False).get_concrete_function(tj.TensorSpec((None, 4))).ir)
 
 
 def test_verifier_rejects_use_before_definition():

@@ -78,7 +78,8 @@ from tracejit.ops.shape import (
     take,
     transpose,
 )
-from tracejit import nn
+from tracejit.module import Module
+from tracejit import nn, optim, random
 from tracejit.tracing.function import ConcreteFunction, Function, function
 from tracejit.tracing.tracer import Tracer
 from tracejit.types import (

@@ -49,7 +49,7 @@ def record_call(concrete: ConcreteFunction, leaves: list[Any], canonical: Sequen
 def make_backward(concrete: ConcreteFunction) -> Function[..., Any]:
     from tracejit.tracing.function import Function
 
-    graph = concrete.graph
+    graph = concrete.ir_unoptimized  # every op of the traced graph has a VJP rule
 
     def backward(inputs: list[Any], state: list[Any], cts: list[Any]) -> list[Any]:
         with GradientTape(watch_accessed_variables=False) as tape:

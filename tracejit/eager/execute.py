@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.tensor import Tensor, wrap
+from tracejit.eager.variable import Variable
 from tracejit.errors import EscapedTracerError, OpError, OpTypeError
 from tracejit.ir.source import user_location
 from tracejit.ops import registry
@@ -43,7 +44,7 @@ def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
 
 
 def _convert(op: OpDef, position: int, arg: Any) -> Any:
-    if isinstance(arg, Tensor):
+    if isinstance(arg, (Tensor, Variable)):
         return arg._value
     if isinstance(arg, (jax.Array, np.ndarray, np.generic)):
         return arg

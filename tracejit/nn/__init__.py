@@ -1,9 +1,42 @@
-"""``tj.nn``: the neural-network library built on tracejit's public ops.
+"""``tj.nn``: the neural-network library, built on tracejit's public ops only.
 
-For now it holds the activation and normalization functions (each one op); it will also hold the
-training library — layers, losses and initializers — written with public ops only.
+Activations and normalizers (each one op), layers (Modules that own Variables) and losses.
 """
 
+from tracejit.nn.layers import (
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    Sequential,
+    get_activation,
+)
+from tracejit.nn.losses import mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tracejit.ops.nn import gelu, log_softmax, logsumexp, relu, sigmoid, softmax, softplus
 
-__all__ = ["gelu", "log_softmax", "logsumexp", "relu", "sigmoid", "softmax", "softplus"]
+__all__ = [
+    "AvgPool2D",
+    "Conv2D",
+    "Dense",
+    "MaxPool2D",
+    "avg_pool2d",
+    "conv2d",
+    "max_pool2d",
+    "Dropout",
+    "Flatten",
+    "Sequential",
+    "gelu",
+    "get_activation",
+    "log_softmax",
+    "logsumexp",
+    "mean_squared_error",
+    "relu",
+    "sigmoid",
+    "sigmoid_binary_cross_entropy",
+    "softmax",
+    "softmax_cross_entropy",
+    "softplus",
+]

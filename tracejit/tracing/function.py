@@ -22,6 +22,8 @@ from tracejit.eager.variable import Variable, VariableCreationError
 from tracejit.errors import EscapedTracerError, SignatureError
 from tracejit.ir.graph import Graph, Value
 from tracejit.ir.verify import verify
+from tracejit.passes.manager import PassReport, run_pipeline
+from tracejit.passes.manager import resolve as resolve_pipeline
 from tracejit.runtime.executable import Executable
 from tracejit.tracing import context
 from tracejit.tracing import signature as sig
@@ -50,11 +52,15 @@ class ConcreteFunction:
     ) -> None:
         self.function = function
         self.in_structure = in_structure
-        self.graph = graph
+        self.traced_graph = graph
+        start = time.perf_counter()
+        dump_name = f"{graph.name}.trace{function.trace_count + 1}"
+        self.graph, self.report = run_pipeline(graph, function._passes, dump_name=dump_name)
+        self.optimize_seconds = time.perf_counter() - start
         self.out_structure = out_structure
         self.variables = tuple(variables)
         self.trace_seconds = trace_seconds
-        self.executable = Executable(graph, out_structure, variables)
+        self.executable = Executable(self.graph, out_structure, variables)
         self.calls = 0
         self._backward: Function[..., Any] | None = None
 
@@ -64,8 +70,17 @@ class ConcreteFunction:
 
     @property
     def ir(self) -> Graph:
-        """The graph that is lowered to jax.jit (printable: ``print(cf.ir)``)."""
+        """The optimized graph that is lowered to jax.jit (printable: ``print(cf.ir)``)."""
         return self.graph
+
+    @property
+    def ir_unoptimized(self) -> Graph:
+        """The graph as traced, before optimization passes."""
+        return self.traced_graph
+
+    def pass_report(self) -> PassReport:
+        """Per pass: node counts before and after, and the time it took (prints as a table)."""
+        return self.report
 
     @property
     def input_avals(self) -> list[AVal]:
@@ -129,10 +144,13 @@ class Function(Generic[P, R]):
         *,
         input_signature: Sequence[Any] | None = None,
         reduce_retracing: bool = False,
+        optimize: bool | Sequence[Any] = True,
         name: str | None = None,
         _instance: Any = None,
     ) -> None:
         self.python_function = fn
+        self.optimize = optimize
+        self._passes = resolve_pipeline(optimize)
         self.name = name or getattr(fn, "__name__", "function")
         self.input_signature = None if input_signature is None else tuple(input_signature)
         self.reduce_retracing = reduce_retracing
@@ -300,6 +318,7 @@ class Function(Generic[P, R]):
                 self.python_function,
                 input_signature=self.input_signature,
                 reduce_retracing=self.reduce_retracing,
+                optimize=self.optimize,
                 name=self.name,
                 _instance=instance,
             )
@@ -342,10 +361,13 @@ def function(
     *,
     input_signature: Sequence[Any] | None = None,
     reduce_retracing: bool = False,
+    optimize: bool | Sequence[Any] = True,
 ) -> Any:
     """Compile ``fn``: trace it into tracejit's IR once per input signature, run it with XLA.
 
     Tensor arguments key the trace cache by shape and dtype; other arguments by value.
+    ``optimize``: True runs the default pass pipeline on each trace, False none, or a list of
+    pass names / ``Graph -> Graph`` functions.
 
     >>> import tracejit as tj
     >>> @tj.function
@@ -358,6 +380,11 @@ def function(
     1
     """
     def decorate(f: Callable[P, R]) -> Function[P, R]:
-        return Function(f, input_signature=input_signature, reduce_retracing=reduce_retracing)
+        return Function(
+            f,
+            input_signature=input_signature,
+            reduce_retracing=reduce_retracing,
+            optimize=optimize,
+        )
 
     return decorate if fn is None else decorate(fn)

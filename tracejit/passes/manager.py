@@ -1,0 +1,125 @@
+"""The pass manager: an ordered pipeline of named ``Graph -> Graph`` passes that shows its work.
+
+For each pass it records node counts before and after and the time taken, appends a stage to
+the graph's provenance header (``cse(-3)``), optimizes nested graphs too (through
+``map_subgraphs``), can verify the graph after every pass, and can dump the IR after every pass
+to text files (``tj.config.dump_ir(dir)`` or ``TRACEJIT_DUMP_IR=<dir>``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+
+from tracejit import config
+from tracejit.ir.graph import Graph
+from tracejit.ir.verify import verify
+from tracejit.passes.cse import cse
+from tracejit.passes.dce import dce
+from tracejit.passes.fold import fold
+from tracejit.passes.fuse import fuse_elementwise
+from tracejit.passes.patterns import fuse_patterns
+from tracejit.passes.rewrite import map_subgraphs
+from tracejit.passes.simplify import simplify
+
+Pass = Callable[[Graph], Graph]
+
+PASSES: dict[str, Pass] = {
+    "fold": fold,
+    "simplify": simplify,
+    "cse": cse,
+    "dce": dce,
+    "fuse_patterns": fuse_patterns,
+    "fuse": fuse_elementwise,
+}
+DEFAULT_PIPELINE: tuple[str, ...] = ("fold", "simplify", "cse", "dce", "fuse_patterns", "fuse")
+
+
+@dataclasses.dataclass(frozen=True)
+class PassRecord:
+    """What one pass did: its name, node counts before/after, and seconds taken."""
+
+    name: str
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes, {self.seconds * 1e3:.2f} ms"
+
+
+class PassReport(list):  # type: ignore[type-arg]
+    """The records of one pipeline run; prints as a table."""
+
+    def __str__(self) -> str:
+        lines = [f"{'pass':<16}{'nodes before':>14}{'nodes after':>13}{'ms':>10}"]
+        for r in self:
+            lines.append(f"{r.name:<16}{r.nodes_before:>14}{r.nodes_after:>13}{r.seconds * 1e3:>10.2f}")
+        return "\n".join(lines)
+
+
+def resolve(pipeline: bool | Sequence[str | Pass]) -> list[tuple[str, Pass]]:
+    """``True`` -> the default pipeline, ``False`` -> none, or a list of names/functions."""
+    if pipeline is True:
+        pipeline = DEFAULT_PIPELINE
+    elif pipeline is False or pipeline is None:
+        return []
+    resolved = []
+    for item in pipeline:
+        if isinstance(item, str):
+            if item not in PASSES:
+                raise ValueError(f"unknown pass {item!r}; known passes: {', '.join(PASSES)}")
+            resolved.append((item, PASSES[item]))
+        elif callable(item):
+            resolved.append((getattr(item, "__name__", "pass"), item))
+        else:
+            raise TypeError(f"a pass is a name or a Graph -> Graph function, got {item!r}")
+    return resolved
+
+
+def count_nodes(graph: Graph) -> int:
+    """Nodes including those of nested graphs."""
+    total = 0
+    for node in graph.nodes:
+        total += 1
+        for value in node.params.values():
+            if isinstance(value, Graph):
+                total += count_nodes(value)
+    return total
+
+
+def run_pipeline(
+    graph: Graph, passes: list[tuple[str, Pass]], *, check: bool = True, dump_name: str | None = None
+) -> tuple[Graph, PassReport]:
+    """Run ``passes`` in order; return the optimized graph and what each pass did."""
+    report = PassReport()
+    directory = config.dump_directory()
+    if directory and dump_name:
+        _dump(directory, dump_name, 0, "traced", graph)
+    for index, (name, transform) in enumerate(passes, start=1):
+        before = count_nodes(graph)
+        start = time.perf_counter()
+        result = transform(map_subgraphs(graph, transform))
+        elapsed = time.perf_counter() - start
+        after = count_nodes(result)
+        if result is not graph:
+            delta = after - before
+            stage = f"{name}({delta:+d})" if delta else name
+            result = dataclasses.replace(result, provenance=graph.provenance + (stage,))
+            if check:
+                verify(result)
+        report.append(PassRecord(name, before, after, elapsed))
+        graph = result
+        if directory and dump_name:
+            _dump(directory, dump_name, index, name, graph)
+    return graph, report
+
+
+def _dump(directory: str, name: str, index: int, stage: str, graph: Graph) -> None:
+    os.makedirs(directory, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    with open(os.path.join(directory, f"{safe}.{index:02d}.{stage}.txt"), "w") as handle:
+        handle.write(str(graph) + "\n")
