@@ -61,8 +61,10 @@ def main() -> None:
 
     for batch in (1, 17, 50):
         compiled_predict(x_test[:batch])
-    print(f"\nbatches of 1, 17 and 50 rows: still {compiled_predict.trace_count} trace "
-          "(input_signature has an unknown batch dimension)")
+    print(
+        f"\nbatches of 1, 17 and 50 rows: still {compiled_predict.trace_count} trace "
+        "(input_signature has an unknown batch dimension)"
+    )
 
     batch = tj.constant(x_test[:8])
     timings = {}
@@ -72,8 +74,10 @@ def main() -> None:
         for _ in range(300):
             fn(batch)
         timings[name] = (time.perf_counter() - start) / 300 * 1e6
-    print(f"per call: eager {timings['eager']:.0f} us, compiled {timings['compiled']:.0f} us "
-          f"({timings['eager'] / timings['compiled']:.1f}x)")
+    print(
+        f"per call: eager {timings['eager']:.0f} us, compiled {timings['compiled']:.0f} us "
+        f"({timings['eager'] / timings['compiled']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from tracejit.eager.tensor import Tensor, constant, convert_to_tensor
 from tracejit.eager.variable import Variable
 from tracejit.autodiff.tape import GradientTape
 from tracejit.autodiff.functional import custom_gradient, grad, value_and_grad
+from tracejit.ops.control import cond, fori_loop, scan, switch, while_loop
 from tracejit.ops.creation import (
     arange,
     eye,

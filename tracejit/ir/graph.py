@@ -10,7 +10,7 @@ Derived facts (users of a value, liveness) are computed by functions, never stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +132,49 @@ class Graph:
         from tracejit.ir.verify import verify
 
         verify(self)
+
+
+def nested_graphs(node: Node) -> list[tuple[str, Graph]]:
+    """The graphs a node holds in its params (a Graph, or a tuple of Graphs), labelled."""
+    found: list[tuple[str, Graph]] = []
+    for key, value in node.params.items():
+        if isinstance(value, Graph):
+            found.append((key, value))
+        elif isinstance(value, tuple) and value and all(isinstance(g, Graph) for g in value):
+            found.extend((f"{key}[{i}]", g) for i, g in enumerate(value))
+    return found
+
+
+def map_nested(node: Node, transform: Callable[[Graph], Graph]) -> Node:
+    """``node`` with ``transform`` applied to each graph in its params (same node if none
+    changed)."""
+    items: dict[str, Any] = {}
+    changed = False
+    for key, value in node.params.items():
+        if isinstance(value, Graph):
+            new: Any = transform(value)
+        elif isinstance(value, tuple) and value and all(isinstance(g, Graph) for g in value):
+            new = tuple(transform(g) for g in value)
+        else:
+            new = value
+        changed = changed or new is not value and new != value
+        items[key] = new
+    if not changed:
+        return node
+    from dataclasses import replace
+
+    return replace(node, params=Params(items))
+
+
+def evaluate(graph: Graph, args: Sequence[Any], apply: Callable[..., Any]) -> list[Any]:
+    """Run ``graph`` on ``args`` with ``apply(node, *inputs)`` computing each node: the one env
+    loop behind lowering (apply = the op's impl), replay through ``bind``, and nested bodies."""
+    env: dict[Value, Any] = dict(zip(graph.inputs, args))
+    env.update(graph.consts)
+    for node in graph.nodes:
+        out = apply(node, *[env[v] for v in node.inputs])
+        env.update(zip(node.outputs, out if node.op.multiple_results else (out,)))
+    return [env[v] for v in graph.outputs]
 
 
 def users(graph: Graph) -> dict[Value, list[Node]]:

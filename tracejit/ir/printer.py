@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tracejit.ir.graph import Graph, Node, Value
+from tracejit.ir.graph import Graph, Node, Value, nested_graphs
 from tracejit.types import AVal, short_name
 
 COMMENT_COLUMN = 48
@@ -32,6 +32,8 @@ def format_param(value: Any) -> str:
         return "none"
     if isinstance(value, np.dtype):
         return short_name(value)
+    if isinstance(value, tuple) and value and all(isinstance(v, Graph) for v in value):
+        return "(" + ",".join(f"{{{g.name}}}" for g in value) + ")"
     if isinstance(value, tuple):
         inner = ",".join(format_param(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -103,14 +105,11 @@ def format_graph(
     for node in graph.nodes:
         comment = node.loc.describe() if (source and node.loc is not None) else None
         lines.append(_with_comment(inner + format_node(node, types=types), comment))
-        for name, sub in node.params.items():
-            if isinstance(sub, Graph):
-                lines.append(f"{inner}  {name}:")
-                lines.append(
-                    format_graph(
-                        sub, source=source, types=types, max_const=max_const, indent=inner + "    "
-                    )
-                )
+        for name, sub in nested_graphs(node):
+            lines.append(f"{inner}  {name}:")
+            lines.append(
+                format_graph(sub, source=source, types=types, max_const=max_const, indent=inner + "    ")
+            )
     for i in graph.updated_state():
         lines.append(f"{inner}assign %{graph.state[i].id} <- %{graph.state_outputs[i].id}")
     lines.append(f"{inner}return " + ", ".join(f"%{v.id}" for v in graph.outputs))

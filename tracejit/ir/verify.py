@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit.errors import TracejitError
-from tracejit.ir.graph import Graph, Value
+from tracejit.ir.graph import Graph, Value, nested_graphs
 from tracejit.ir.printer import format_node
 from tracejit.types import AVal
 
@@ -58,9 +58,8 @@ def verify(graph: Graph) -> None:
                 raise IRVerificationError(
                     f"graph {graph.name}: `{text}` uses %{value.id} before it is defined"
                 )
-        for sub in node.params.values():
-            if isinstance(sub, Graph):
-                verify(sub)
+        for _, sub in nested_graphs(node):
+            verify(sub)
         inferred = node.op.infer_outputs(tuple(v.aval for v in node.inputs), node.params)
         if len(inferred) != len(node.outputs):
             raise IRVerificationError(

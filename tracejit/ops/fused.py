@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 
 from tracejit.errors import ShapeError
-from tracejit.ir.graph import Graph, Value
+from tracejit.ir.graph import Graph, evaluate
 from tracejit.ops import nn as activations
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, shape_text
 from tracejit.ops.linalg import MATMUL
-from tracejit.ops.registry import bind, defop
+from tracejit.ops.registry import apply_bind, apply_impl, bind, defop
 from tracejit.types import AVal
 
 
@@ -47,22 +47,13 @@ def _infer_fused(*avals: AVal, body: Graph) -> tuple[AVal, ...]:
     return tuple(v.aval for v in body.outputs)
 
 
-def run_body(body: Graph, arrays: Sequence[Any], apply: Callable[..., Any]) -> list[Any]:
-    """The body's outputs, applying each node with ``apply(node, *args)``."""
-    env: dict[Value, Any] = dict(zip(body.inputs, arrays))
-    env.update(body.consts)
-    for node in body.nodes:
-        out = apply(node, *[env[v] for v in node.inputs])
-        env.update(zip(node.outputs, out if node.op.multiple_results else (out,)))
-    return [env[v] for v in body.outputs]
-
-
 def _fused(*arrays: Any, body: Graph) -> tuple[Any, ...]:
-    return tuple(run_body(body, arrays, lambda node, *a: node.op.impl(*a, **node.params)))
+    return tuple(evaluate(body, arrays, apply_impl))
 
 
 def _fused_decomposed(*primals: Any, body: Graph) -> list[Any]:
-    return run_body(body, primals, lambda node, *a: bind(node.op, *a, **node.params))
+    return evaluate(body, primals, apply_bind)
+
 
 
 FUSED = defop(

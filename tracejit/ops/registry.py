@@ -114,6 +114,17 @@ def bind(op: OpDef, *args: Any, **params: Any) -> Any:
     return out
 
 
+def apply_impl(node: Any, *args: Any) -> Any:
+    """Run an IR node with its op's jax implementation (lowering, folding, nested bodies)."""
+    return node.op.impl(*args, **node.params)
+
+
+def apply_bind(node: Any, *args: Any) -> Any:
+    """Run an IR node through ``bind``: eagerly, recorded on tapes, or re-emitted into the
+    graph being traced (inlining)."""
+    return bind(node.op, *args, **node.params)
+
+
 def check(condition: bool, op: str, message: str) -> None:
     """Raise the op's clear error when ``condition`` is false (used by infer rules)."""
     if not condition:

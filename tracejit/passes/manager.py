@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from tracejit import config
-from tracejit.ir.graph import Graph
+from tracejit.ir.graph import Graph, nested_graphs
 from tracejit.ir.verify import verify
 from tracejit.passes.cse import cse
 from tracejit.passes.dce import dce
@@ -84,10 +84,7 @@ def count_nodes(graph: Graph) -> int:
     """Nodes including those of nested graphs."""
     total = 0
     for node in graph.nodes:
-        total += 1
-        for value in node.params.values():
-            if isinstance(value, Graph):
-                total += count_nodes(value)
+        total += 1 + sum(count_nodes(sub) for _, sub in nested_graphs(node))
     return total
 
 

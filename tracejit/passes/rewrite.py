@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tracejit.ir.graph import Graph, Node, Params, Value
+from tracejit.ir.graph import Graph, Node, Params, Value, map_nested
 from tracejit.ir.source import SourceLoc
 from tracejit.ops.registry import OpDef
 from tracejit.types import AVal
@@ -99,14 +99,9 @@ def map_subgraphs(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
     nodes = []
     for node in graph.nodes:
         if node.op.subgraphs:
-            items = {}
-            for key, value in node.params.items():
-                if isinstance(value, Graph):
-                    new = transform(map_subgraphs(value, transform))
-                    changed = changed or new is not value
-                    value = new
-                items[key] = value
-            node = dataclasses.replace(node, params=Params(items))
+            new = map_nested(node, lambda g: transform(map_subgraphs(g, transform)))
+            changed = changed or new is not node
+            node = new
         nodes.append(node)
     return dataclasses.replace(graph, nodes=tuple(nodes)) if changed else graph
 

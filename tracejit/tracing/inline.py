@@ -4,19 +4,16 @@ enclosing trace (inlining)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from tracejit.ir.graph import Graph, Value
-from tracejit.ops.registry import bind
+from tracejit.ir.graph import Graph, evaluate
+from tracejit.ops.registry import apply_bind
 
 
 def evaluate_graph(graph: Graph, inputs: Sequence[Any], state: Sequence[Any]) -> list[Any]:
     """The graph's outputs for these inputs and state values (tensors, tracers or arrays)."""
-    env: dict[Value, Any] = dict(zip(graph.inputs, inputs))
-    env.update(zip(graph.state, state))
-    env.update(graph.consts)
-    for node in graph.nodes:
-        out = bind(node.op, *[env[v] for v in node.inputs], **node.params)
-        env.update(zip(node.outputs, out if node.op.multiple_results else (out,)))
-    return [env[v] for v in graph.outputs]
+    # State inputs follow the ordinary inputs, as in lowering.
+    flat = dataclasses.replace(graph, inputs=tuple(graph.inputs) + tuple(graph.state))
+    return evaluate(flat, [*inputs, *state], apply_bind)

@@ -113,8 +113,10 @@ class GraphBuilder:
         self.consts: list[tuple[Value, Any]] = []
         # id(object) -> (object, value): the object is kept alive so its id is not reused.
         self._const_ids: dict[Any, tuple[Any, Value]] = {}
-        # For nested graphs: outer value -> the input standing for it in this graph.
+        # For nested graphs: outer value -> the input standing for it in this graph, and the
+        # object (tracer or variable) it came from, so tapes can follow it.
         self.captures: dict[Value, Value] = {}
+        self.capture_sources: dict[Value, Any] = {}
         self._next_id = 0
         self._next_const = 0
         self.finished = False
@@ -125,11 +127,19 @@ class GraphBuilder:
         self.state_inputs: list[Value] = []
         self.state_current: list[Value] = []
         self.created_variables: list[Variable] = []
+        # Nested bodies: id(variable) -> (variable, value) for variables assigned (or preset as
+        # loop-carried) in this body.
+        self.nested_variables: dict[int, tuple[Variable, Value]] = {}
 
     # Values ----------------------------------------------------------------------------------
     def _new_value(self, aval: AVal) -> Value:
-        value = Value(aval, str(self._next_id))
-        self._next_id += 1
+        # Nested bodies number their values from the enclosing trace's counter, so every id in
+        # a function's printed IR is unique.
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        value = Value(aval, str(root._next_id))
+        root._next_id += 1
         return value
 
     def new_input(self, aval: AVal) -> Tracer:
@@ -193,19 +203,25 @@ class GraphBuilder:
         if inner is None:
             inner = self._new_value(outer_value.aval)
             self.captures[outer_value] = inner
+            self.capture_sources[outer_value] = tracer if self.parent is outer else self.parent.capture_sources.get(outer_value, tracer)
         return inner
 
     # Variables -------------------------------------------------------------------------------
     def variable_value(self, variable: Variable) -> Value:
-        """The variable's current value in program order (a state input on first use)."""
+        """The variable's current value in program order (a state input on first use; in a
+        nested graph, the enclosing graph's value, captured, unless this body assigned it)."""
         index = self._variable_index.get(id(variable))
         if index is not None:
             return self.state_current[index]
         if self.parent is not None:
+            found = self.nested_variables.get(id(variable))
+            if found is not None:
+                return found[1]
             outer = self.parent.variable_value(variable)
             inner = self.captures.get(outer)
             if inner is None:
                 inner = self.captures[outer] = self._new_value(outer.aval)
+                self.capture_sources[outer] = variable
             return inner
         value = Value(variable.aval, f"s{len(self.variables)}")
         self._variable_index[id(variable)] = len(self.variables)
@@ -213,6 +229,14 @@ class GraphBuilder:
         self.state_inputs.append(value)
         self.state_current.append(value)
         return value
+
+    def preset_variable(self, variable: Variable, value: Value) -> None:
+        """In a loop body: the variable's value is this (loop-carried) input."""
+        self.nested_variables[id(variable)] = (variable, value)
+
+    def assigned_in_body(self) -> list[tuple[Variable, Value]]:
+        """Variables a nested body assigned, with their final values."""
+        return [(v, value) for v, value in self.nested_variables.values() if value not in self.inputs]
 
     def read_variable(self, variable: Variable) -> Tracer:
         tracer = Tracer(self.variable_value(variable), self)
@@ -223,22 +247,22 @@ class GraphBuilder:
         return tracer
 
     def assign_variable(self, variable: Variable, value: Any) -> None:
-        if self.parent is not None:
-            raise OpError(
-                "Variable.assign",
-                f"assigning variable '{variable.name}' inside a nested graph is not supported",
-                user_location(),
-            )
         new = self.to_value(value, "Variable.assign")
         check_assignable(variable, new.aval, "assign")
         if new.aval.dtype != variable.aval.dtype or new.aval.weak:
             with self.active():
                 new = bind(CAST, Tracer(new, self), dtype=variable.aval.dtype).value
+        if self.parent is not None:  # a nested body: the new value becomes a body output
+            self.nested_variables[id(variable)] = (variable, new)
+            return
         self.variable_value(variable)  # make sure it has a state slot
         self.state_current[self._variable_index[id(variable)]] = new
 
     def note_variable_created(self, variable: Variable) -> None:
-        self.created_variables.append(variable)
+        root = self
+        while root.parent is not None:  # the rule is about the function's trace, not a body
+            root = root.parent
+        root.created_variables.append(variable)
 
     def evaluate_constant(self, x: Any, what: str) -> Any:
         """The concrete value of ``x`` if it depends on no input or state of the trace (used for
