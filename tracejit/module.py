@@ -82,7 +82,9 @@ class Module:
         lines = [f"{self.name} ({self.count_params():,} parameters)"]
         for key, value in vars(self).items():
             if isinstance(value, Variable):
-                lines.append(f"  {key}: {value.aval} {'' if value.trainable else '(frozen)'}".rstrip())
+                lines.append(
+                    f"  {key}: {value.aval} {'' if value.trainable else '(frozen)'}".rstrip()
+                )
             elif isinstance(value, Module):
                 child = repr(value).splitlines()
                 lines.append(f"  {key}: {child[0]}")

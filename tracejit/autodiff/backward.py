@@ -9,7 +9,9 @@ from typing import Any
 from tracejit.errors import TracejitError
 
 
-def backward(entries: Sequence[Any], targets: Sequence[Any], seeds: Sequence[Any] | None) -> dict[int, Any]:
+def backward(
+    entries: Sequence[Any], targets: Sequence[Any], seeds: Sequence[Any] | None
+) -> dict[int, Any]:
     """Cotangents of every tensor reached from ``targets``, keyed by ``id``.
 
     ``seeds`` are the targets' output gradients; ones (so a non-scalar target is summed) when
@@ -22,7 +24,11 @@ def backward(entries: Sequence[Any], targets: Sequence[Any], seeds: Sequence[Any
         raise TracejitError(
             f"output_gradients has {len(seeds)} tensors but the target has {len(targets)}"
         )
+    from tracejit.autodiff.tape import differentiable_dtype
+
     for i, target in enumerate(targets):
+        if not differentiable_dtype(target):
+            continue  # integer and bool results carry no gradient (as in TF)
         seed = ones_like(target) if seeds is None else seeds[i]
         _accumulate(cts, target, seed)
     for entry in reversed(entries):

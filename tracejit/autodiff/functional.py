@@ -41,7 +41,9 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> 
         args = list(args)
         for i in positions:
             if i >= len(args):
-                raise TypeError(f"argnums={i} but {fn.__name__} got {len(args)} positional arguments")
+                raise TypeError(
+                    f"argnums={i} but {fn.__name__} got {len(args)} positional arguments"
+                )
             args[i] = _as_tensor_tree(args[i])
         with GradientTape() as tape:
             for i in positions:

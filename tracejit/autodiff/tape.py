@@ -101,7 +101,9 @@ class GradientTape:
             elif isinstance(leaf, TensorMethods):
                 self._tracked[id(leaf)] = leaf
             else:
-                raise TypeError(f"GradientTape.watch expects tensors or Variables, got {type(leaf).__name__}")
+                raise TypeError(
+                    f"GradientTape.watch expects tensors or Variables, got {type(leaf).__name__}"
+                )
 
     def watched_variables(self) -> list[Variable]:
         return list(self._watched_variables.values())
@@ -186,7 +188,11 @@ def record_op(op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any
 
 
 def op_vjp(
-    op: OpDef, args: tuple[Any, ...], params: dict[str, Any], outputs: tuple[Any, ...], cts: tuple[Any, ...]
+    op: OpDef,
+    args: tuple[Any, ...],
+    params: dict[str, Any],
+    outputs: tuple[Any, ...],
+    cts: tuple[Any, ...],
 ) -> Sequence[Any]:
     """Apply the op's registered VJP rule: ``vjp(ct, *primals, out=out, **params)``."""
     if op.vjp is None:

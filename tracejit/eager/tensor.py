@@ -118,7 +118,9 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
             )
         host = np.asarray(value)
         if host.dtype == object:
-            raise TypeError(f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r}")
+            raise TypeError(
+                f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r}"
+            )
         if dtype is None and host.dtype == np.float64 and not isinstance(value, np.ndarray):
             host = host.astype(float32)  # Python floats are float32, as in TF and jax
         array = jnp.asarray(host, dtype=as_dtype(host.dtype))

@@ -76,8 +76,12 @@ def verify(graph: Graph) -> None:
         raise IRVerificationError(f"graph {graph.name}: state slots and names do not line up")
     for before, after in zip(graph.state, graph.state_outputs):
         if after not in defined:
-            raise IRVerificationError(f"graph {graph.name}: state %{before.id} is assigned "
-                                      f"%{after.id}, which is never defined")
+            raise IRVerificationError(
+                f"graph {graph.name}: state %{before.id} is assigned "
+                f"%{after.id}, which is never defined"
+            )
         if after.aval.dtype != before.aval.dtype or len(after.aval.shape) != len(before.aval.shape):
-            raise IRVerificationError(f"graph {graph.name}: state %{before.id} is {before.aval} "
-                                      f"but is assigned a value of {after.aval}")
+            raise IRVerificationError(
+                f"graph {graph.name}: state %{before.id} is {before.aval} "
+                f"but is assigned a value of {after.aval}"
+            )

@@ -172,7 +172,9 @@ class Conv2D(Module):
         self.activation = get_activation(activation)
 
     def __call__(self, x: Any) -> Any:
-        y = conv2d(x, self.kernel, strides=self.strides, padding=self.padding, dilation=self.dilation)
+        y = conv2d(
+            x, self.kernel, strides=self.strides, padding=self.padding, dilation=self.dilation
+        )
         if self.bias is not None:
             y = y + self.bias
         return self.activation(y) if self.activation is not None else y
@@ -181,7 +183,12 @@ class Conv2D(Module):
 class MaxPool2D(Module):
     """Max pooling over NHWC inputs (strides default to the window)."""
 
-    def __init__(self, window: int | Sequence[int] = 2, strides: int | Sequence[int] | None = None, padding: str = "VALID") -> None:
+    def __init__(
+        self,
+        window: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "VALID",
+    ) -> None:
         self.window, self.strides, self.padding = window, strides, padding
 
     def __call__(self, x: Any) -> Any:
@@ -191,7 +198,12 @@ class MaxPool2D(Module):
 class AvgPool2D(Module):
     """Average pooling over NHWC inputs (strides default to the window)."""
 
-    def __init__(self, window: int | Sequence[int] = 2, strides: int | Sequence[int] | None = None, padding: str = "VALID") -> None:
+    def __init__(
+        self,
+        window: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "VALID",
+    ) -> None:
         self.window, self.strides, self.padding = window, strides, padding
 
     def __call__(self, x: Any) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tracejit.ops import elementwise as ew
-from tracejit.ops import nn as activations
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.creation import one_hot
 from tracejit.ops.fused import softmax_cross_entropy_op
@@ -32,11 +31,16 @@ def softmax_cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> 
     >>> round(float(tj.nn.softmax_cross_entropy(logits, tj.constant([0]))), 4)
     0.2395
     """
-    logits_aval, labels_aval = arg_aval("softmax_cross_entropy", logits), arg_aval("softmax_cross_entropy", labels)
+    logits_aval, labels_aval = (
+        arg_aval("softmax_cross_entropy", logits),
+        arg_aval("softmax_cross_entropy", labels),
+    )
     if is_integer(labels_aval.dtype):
         classes = logits_aval.shape[-1]
         if classes is None:
-            raise ValueError("softmax_cross_entropy with integer labels needs a known class dimension")
+            raise ValueError(
+                "softmax_cross_entropy with integer labels needs a known class dimension"
+            )
         labels = one_hot(labels, classes, dtype=logits_aval.dtype)
     else:
         labels = ew.cast(labels, logits_aval.dtype)

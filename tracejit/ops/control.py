@@ -82,13 +82,17 @@ def _branch_vjp(body: Graph, n_args: int) -> Callable[..., Any]:
     return vjp
 
 
-def _cond_vjp(ct: Sequence[Any], pred: Any, *args: Any, out: Any, true_body: Graph, false_body: Graph) -> list[Any]:
+def _cond_vjp(
+    ct: Sequence[Any], pred: Any, *args: Any, out: Any, true_body: Graph, false_body: Graph
+) -> list[Any]:
     n = len(args)
     grads = cond(pred, _branch_vjp(true_body, n), _branch_vjp(false_body, n), *args, *ct)
     return [None, *_drop_integer_grads(grads, args)]
 
 
-def _switch_vjp(ct: Sequence[Any], index: Any, *args: Any, out: Any, branches: GraphTuple) -> list[Any]:
+def _switch_vjp(
+    ct: Sequence[Any], index: Any, *args: Any, out: Any, branches: GraphTuple
+) -> list[Any]:
     n = len(args)
     grads = switch(index, [_branch_vjp(b, n) for b in branches], *args, *ct)
     return [None, *_drop_integer_grads(grads, args)]
@@ -107,11 +111,15 @@ SWITCH = defop("switch", _infer_switch, _switch, _switch_vjp, subgraphs=True, mu
 # while_loop ------------------------------------------------------------------------------------
 
 
-def _infer_while(*args: AVal, cond_body: Graph, body: Graph, n_carry: int, maximum_iterations: int | None) -> tuple[AVal, ...]:
+def _infer_while(
+    *args: AVal, cond_body: Graph, body: Graph, n_carry: int, maximum_iterations: int | None
+) -> tuple[AVal, ...]:
     return tuple(a.strong() for a in args[:n_carry])
 
 
-def _while(*args: Any, cond_body: Graph, body: Graph, n_carry: int, maximum_iterations: int | None) -> tuple[Any, ...]:
+def _while(
+    *args: Any, cond_body: Graph, body: Graph, n_carry: int, maximum_iterations: int | None
+) -> tuple[Any, ...]:
     carry, consts = args[:n_carry], args[n_carry:]
     avals = [v.aval for v in body.outputs]
 
@@ -128,7 +136,15 @@ def _while(*args: Any, cond_body: Graph, body: Graph, n_carry: int, maximum_iter
     return final
 
 
-def _while_vjp(ct: Sequence[Any], *args: Any, out: Any, cond_body: Graph, body: Graph, n_carry: int, maximum_iterations: int | None) -> Sequence[Any]:
+def _while_vjp(
+    ct: Sequence[Any],
+    *args: Any,
+    out: Any,
+    cond_body: Graph,
+    body: Graph,
+    n_carry: int,
+    maximum_iterations: int | None,
+) -> Sequence[Any]:
     if maximum_iterations is None:
         from tracejit.autodiff.tape import GradientError
 
@@ -145,7 +161,9 @@ def _while_vjp(ct: Sequence[Any], *args: Any, out: Any, cond_body: Graph, body: 
     return decomposition_vjp(as_masked_scan)(ct, *args, out=out)
 
 
-def _masked_scan(operands: Sequence[Any], cond_body: Graph, body: Graph, n_carry: int, steps: int) -> Sequence[Any]:
+def _masked_scan(
+    operands: Sequence[Any], cond_body: Graph, body: Graph, n_carry: int, steps: int
+) -> Sequence[Any]:
     """The loop as a scan of ``steps`` iterations that stop changing the carry once the
     condition fails: the same result, and differentiable."""
     from tracejit.ops.elementwise import logical_and, where
@@ -163,57 +181,90 @@ def _masked_scan(operands: Sequence[Any], cond_body: Graph, body: Graph, n_carry
     return final
 
 
-WHILE_LOOP = defop("while_loop", _infer_while, _while, _while_vjp, subgraphs=True, multiple_results=True)
+WHILE_LOOP = defop(
+    "while_loop", _infer_while, _while, _while_vjp, subgraphs=True, multiple_results=True
+)
 
 
 # scan ------------------------------------------------------------------------------------------
 
 
-def _infer_scan(*args: AVal, body: Graph, n_carry: int, n_xs: int, length: int | None, reverse: bool) -> tuple[AVal, ...]:
+def _infer_scan(
+    *args: AVal, body: Graph, n_carry: int, n_xs: int, length: int | None, reverse: bool
+) -> tuple[AVal, ...]:
     outs = [v.aval.strong() for v in body.outputs]
     ys = [AVal((length, *a.shape), a.dtype) for a in outs[n_carry:]]
     return tuple(outs[:n_carry] + ys)
 
 
-def _scan(*args: Any, body: Graph, n_carry: int, n_xs: int, length: int | None, reverse: bool) -> tuple[Any, ...]:
+def _scan(
+    *args: Any, body: Graph, n_carry: int, n_xs: int, length: int | None, reverse: bool
+) -> tuple[Any, ...]:
     carry, xs, consts = args[:n_carry], args[n_carry : n_carry + n_xs], args[n_carry + n_xs :]
 
-    def step(c: tuple[Any, ...], x: tuple[Any, ...] | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    def step(
+        c: tuple[Any, ...], x: tuple[Any, ...] | None
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         out = _run(body, (*c, *(x or ()), *consts))
         return out[:n_carry], out[n_carry:]
 
     avals = [v.aval for v in body.outputs[:n_carry]]
-    final, ys = jax.lax.scan(step, _strong(carry, avals), xs if n_xs else None, length=length, reverse=reverse)
+    final, ys = jax.lax.scan(
+        step, _strong(carry, avals), xs if n_xs else None, length=length, reverse=reverse
+    )
     return (*final, *ys)
 
 
-def _scan_vjp(ct: Sequence[Any], *args: Any, out: Any, body: Graph, n_carry: int, n_xs: int, length: int | None, reverse: bool) -> list[Any]:
+def _scan_vjp(
+    ct: Sequence[Any],
+    *args: Any,
+    out: Any,
+    body: Graph,
+    n_carry: int,
+    n_xs: int,
+    length: int | None,
+    reverse: bool,
+) -> list[Any]:
     """Replay the carries forward, then run the body's VJP in a reverse scan."""
     from tracejit.autodiff.tape import GradientTape, differentiable_dtype
     from tracejit.ops.creation import zeros_like
     from tracejit.ops.registry import apply_bind
 
-    carry, xs, consts = list(args[:n_carry]), list(args[n_carry : n_carry + n_xs]), list(args[n_carry + n_xs :])
+    carry, xs, consts = (
+        list(args[:n_carry]),
+        list(args[n_carry : n_carry + n_xs]),
+        list(args[n_carry + n_xs :]),
+    )
 
     def forward(c: list[Any], x: list[Any]) -> tuple[list[Any], list[Any]]:
         return evaluate(body, [*c, *(x or []), *consts], apply_bind)[:n_carry], c
 
     _, carries_in = scan(forward, carry, xs or None, length=length, reverse=reverse)
 
-    def backward(acc: tuple[list[Any], list[Any]], inputs: tuple[list[Any], list[Any], list[Any]]) -> tuple[Any, list[Any]]:
+    def backward(
+        acc: tuple[list[Any], list[Any]], inputs: tuple[list[Any], list[Any], list[Any]]
+    ) -> tuple[Any, list[Any]]:
         ct_carry, ct_consts = acc
         c_in, x, ct_y = inputs
         sources = [*c_in, *(x or []), *consts]
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(sources)
             outs = evaluate(body, sources, apply_bind)
-        grads = tape.gradient(outs, sources, output_gradients=[*ct_carry, *ct_y], unconnected_gradients="zero")
-        g_carry, g_x, g_consts = grads[:n_carry], grads[n_carry : n_carry + n_xs], grads[n_carry + n_xs :]
+        grads = tape.gradient(
+            outs, sources, output_gradients=[*ct_carry, *ct_y], unconnected_gradients="zero"
+        )
+        g_carry, g_x, g_consts = (
+            grads[:n_carry],
+            grads[n_carry : n_carry + n_xs],
+            grads[n_carry + n_xs :],
+        )
         return (g_carry, [a + b for a, b in zip(ct_consts, g_consts)]), g_x
 
     ct_carry, ct_ys = list(ct[:n_carry]), list(ct[n_carry:])
     init = (ct_carry, [zeros_like(c) for c in consts])
-    (ct_carry0, ct_consts), ct_xs = scan(backward, init, (carries_in, xs, ct_ys), length=length, reverse=not reverse)
+    (ct_carry0, ct_consts), ct_xs = scan(
+        backward, init, (carries_in, xs, ct_ys), length=length, reverse=not reverse
+    )
     grads = [*ct_carry0, *(ct_xs or []), *ct_consts]
     return [g if differentiable_dtype(a) else None for g, a in zip(grads, args)]
 
@@ -225,4 +276,3 @@ SCAN = defop("scan", _infer_scan, _scan, _scan_vjp, subgraphs=True, multiple_res
 from tracejit.ops.control_api import cond, fori_loop, scan, switch, while_loop  # noqa: E402
 
 __all__ = ["cond", "fori_loop", "scan", "switch", "while_loop"]
-

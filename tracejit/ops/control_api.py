@@ -36,7 +36,9 @@ def _finish(body: Body, outputs: Sequence[Any]) -> Any:
     return sig.unflatten(body.out_structure, iter(outputs[:n_user]))
 
 
-def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *operands: Any) -> Any:
+def cond(
+    pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *operands: Any
+) -> Any:
     """``true_fn(*operands)`` if ``pred`` else ``false_fn(*operands)``.
 
     With a symbolic ``pred`` both branches are traced into one ``cond`` node; their outputs must
@@ -53,10 +55,20 @@ def cond(pred: Any, true_fn: Callable[..., Any], false_fn: Callable[..., Any], *
     from tracejit.ops.registry import bind
 
     structure, leaves = flatten_operands("cond", operands)
-    bodies = [trace_body("true_branch", true_fn, structure[1]), trace_body("false_branch", false_fn, structure[1])]
+    bodies = [
+        trace_body("true_branch", true_fn, structure[1]),
+        trace_body("false_branch", false_fn, structure[1]),
+    ]
     check_same_outputs("cond", ["true branch", "false branch"], bodies)
     (true_body, false_body), captured, _ = align(bodies)
-    outputs = bind(COND, pred, *leaves, *_tracers(captured, true_body.sources), true_body=true_body.graph, false_body=false_body.graph)
+    outputs = bind(
+        COND,
+        pred,
+        *leaves,
+        *_tracers(captured, true_body.sources),
+        true_body=true_body.graph,
+        false_body=false_body.graph,
+    )
     return _finish(true_body, outputs)
 
 
@@ -73,7 +85,13 @@ def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -
     bodies = [trace_body(f"branch_{i}", fn, structure[1]) for i, fn in enumerate(branches)]
     check_same_outputs("switch", [f"branch {i}" for i in range(len(bodies))], bodies)
     aligned, captured, _ = align(bodies)
-    outputs = bind(SWITCH, index, *leaves, *_tracers(captured, aligned[0].sources), branches=tuple(b.graph for b in aligned))
+    outputs = bind(
+        SWITCH,
+        index,
+        *leaves,
+        *_tracers(captured, aligned[0].sources),
+        branches=tuple(b.graph for b in aligned),
+    )
     return _finish(aligned[0], outputs)
 
 
@@ -100,16 +118,25 @@ def _relaxed(structure: Any, invariants: Any) -> Any:
 def _check_carry(what: str, names: str, body: Body, carry_avals: Sequence[AVal]) -> None:
     outs = [v.aval for v in body.graph.outputs]
     if len(outs) < len(carry_avals):
-        raise OpError(what, f"the body returns {len(outs)} values for {len(carry_avals)} {names}", user_location())
+        raise OpError(
+            what,
+            f"the body returns {len(outs)} values for {len(carry_avals)} {names}",
+            user_location(),
+        )
     for i, (before, after) in enumerate(zip(carry_avals, outs)):
         same_dims = len(before.shape) == len(after.shape) and all(
             b is None or b == a for b, a in zip(before.shape, after.shape)
         )
         if before.dtype != after.dtype or not same_dims:
-            label = f"{names[:-1]} {i}" if i < len(carry_avals) - len(body.assigned) else f"variable '{body.assigned[i - len(carry_avals) + len(body.assigned)].name}'"
+            label = (
+                f"{names[:-1]} {i}"
+                if i < len(carry_avals) - len(body.assigned)
+                else f"variable '{body.assigned[i - len(carry_avals) + len(body.assigned)].name}'"
+            )
             raise OpError(
                 what,
-                f"{label} enters the loop as {before.strong()} but the body makes it {after.strong()}; "
+                f"{label} enters the loop as {before.strong()} but the body makes it "
+                f"{after.strong()}; "
                 "loop-carried values must keep their shape and dtype (declare a changing "
                 "dimension with shape_invariants=[...] using None)",
                 user_location(),
@@ -157,14 +184,21 @@ def while_loop(
     _check_carry("while_loop", "loop variables", body, carry_avals)
     result = test.graph.outputs[0].aval if test.graph.outputs else None
     if result is None or result.shape != () or result.dtype != np.dtype(bool):
-        raise OpError("while_loop", f"the condition must return a bool scalar, got {result}", user_location())
+        raise OpError(
+            "while_loop", f"the condition must return a bool scalar, got {result}", user_location()
+        )
     (test, body), captured, _ = _align_loop([test, body], len(carry_avals))
     carry = [*leaves, *_tracers([builder.variable_value(v) for v in presets])]
     outputs = bind(
-        WHILE_LOOP, *carry, *_tracers(captured, {**test.sources, **body.sources}), cond_body=test.graph, body=body.graph,
-        n_carry=len(carry), maximum_iterations=maximum_iterations,
+        WHILE_LOOP,
+        *carry,
+        *_tracers(captured, {**test.sources, **body.sources}),
+        cond_body=test.graph,
+        body=body.graph,
+        n_carry=len(carry),
+        maximum_iterations=maximum_iterations,
     )
-    for variable, value in zip(presets, outputs[len(leaves):]):
+    for variable, value in zip(presets, outputs[len(leaves) :]):
         builder.assign_variable(variable, value)
     final = sig.unflatten(structure, iter(outputs[: len(leaves)]))
     return final[0] if single else final
@@ -182,13 +216,17 @@ def _align_loop(bodies: list[Body], n_carry: int) -> tuple[list[Body], list[Valu
         graph = body.graph
         n_args = len(graph.inputs) - len(body.captured)
         inner_of = dict(zip(body.captured, graph.inputs[n_args:]))
-        inputs = list(graph.inputs[:n_args]) + [inner_of.get(c) or Value(c.aval, f"k{i}") for i, c in enumerate(captured)]
+        inputs = list(graph.inputs[:n_args]) + [
+            inner_of.get(c) or Value(c.aval, f"k{i}") for i, c in enumerate(captured)
+        ]
         graph = dataclasses.replace(graph, inputs=tuple(inputs))
         aligned.append(dataclasses.replace(body, graph=graph, captured=captured))
     return aligned, captured, []
 
 
-def scan(fn: Callable[..., Any], init: Any, xs: Any, length: int | None = None, reverse: bool = False) -> tuple[Any, Any]:
+def scan(
+    fn: Callable[..., Any], init: Any, xs: Any, length: int | None = None, reverse: bool = False
+) -> tuple[Any, Any]:
     """``carry, y = fn(carry, x)`` over the first axis of ``xs`` (a pytree, or None with
     ``length``); returns ``(final_carry, stacked_ys)`` as ``jax.lax.scan`` does.
 
@@ -210,30 +248,57 @@ def scan(fn: Callable[..., Any], init: Any, xs: Any, length: int | None = None, 
     x_structure = _drop_leading(xs_structure)
     found = trace_body("scan_body", fn, [carry_structure, x_structure])
     presets = found.assigned
-    body = trace_body("scan_body", fn, [carry_structure, x_structure], presets) if presets else found
+    body = (
+        trace_body("scan_body", fn, [carry_structure, x_structure], presets) if presets else found
+    )
     out = body.out_structure
     if not (isinstance(out, tuple) and out[:1] in ((sig.TUPLE,), (sig.LIST,)) and len(out[1]) == 2):
         raise OpError("scan", "fn must return a pair (new_carry, y)", user_location())
     n_carry, n_vars = len(carry_leaves), len(presets)
     carry_avals = sig.tensor_avals(carry_structure)
     new_carry_structure, y_structure = out[1]
-    if sig.tensor_avals(new_carry_structure) and not sig.matches(_shape_free(carry_structure), _shape_free(new_carry_structure)):
-        raise OpError("scan", "fn must return a carry with the same structure as init", user_location())
+    if sig.tensor_avals(new_carry_structure) and not sig.matches(
+        _shape_free(carry_structure), _shape_free(new_carry_structure)
+    ):
+        raise OpError(
+            "scan", "fn must return a carry with the same structure as init", user_location()
+        )
     graph = body.graph
     n_args = n_carry + len(xs_leaves)
     outs = list(graph.outputs)
     user, finals = outs[: len(outs) - n_vars], outs[len(outs) - n_vars :]
     inputs = list(graph.inputs)
-    reordered_inputs = inputs[:n_carry] + inputs[n_args : n_args + n_vars] + inputs[n_carry:n_args] + inputs[n_args + n_vars :]
+    reordered_inputs = (
+        inputs[:n_carry]
+        + inputs[n_args : n_args + n_vars]
+        + inputs[n_carry:n_args]
+        + inputs[n_args + n_vars :]
+    )
     import dataclasses
 
-    graph = dataclasses.replace(graph, inputs=tuple(reordered_inputs), outputs=tuple(user[:n_carry] + finals + user[n_carry:]))
+    graph = dataclasses.replace(
+        graph,
+        inputs=tuple(reordered_inputs),
+        outputs=tuple(user[:n_carry] + finals + user[n_carry:]),
+    )
     body = dataclasses.replace(body, graph=graph)
-    _check_carry("scan", "carry values", dataclasses.replace(body, assigned=presets), carry_avals + [v.aval for v in presets])
+    _check_carry(
+        "scan",
+        "carry values",
+        dataclasses.replace(body, assigned=presets),
+        carry_avals + [v.aval for v in presets],
+    )
     carry = [*carry_leaves, *_tracers([builder.variable_value(v) for v in presets])]
     outputs = bind(
-        SCAN, *carry, *xs_leaves, *_tracers(body.captured, body.sources), body=graph, n_carry=len(carry),
-        n_xs=len(xs_leaves), length=length, reverse=reverse,
+        SCAN,
+        *carry,
+        *xs_leaves,
+        *_tracers(body.captured, body.sources),
+        body=graph,
+        n_carry=len(carry),
+        n_xs=len(xs_leaves),
+        length=length,
+        reverse=reverse,
     )
     for variable, value in zip(presets, outputs[n_carry : n_carry + n_vars]):
         builder.assign_variable(variable, value)
@@ -253,7 +318,9 @@ def _shape_free(structure: Any) -> Any:
 def _drop_leading(structure: Any) -> Any:
     if isinstance(structure, AVal):
         if not structure.shape:
-            raise OpError("scan", "every xs leaf needs a leading axis to scan over", user_location())
+            raise OpError(
+                "scan", "every xs leaf needs a leading axis to scan over", user_location()
+            )
         return AVal(structure.shape[1:], structure.dtype, structure.weak)
     if isinstance(structure, tuple) and structure and structure[0] in (sig.TUPLE, sig.LIST):
         return (structure[0], tuple(_drop_leading(c) for c in structure[1]))
@@ -265,15 +332,23 @@ def _drop_leading(structure: Any) -> Any:
 def _scan_length(xs_leaves: Sequence[Any], length: int | None) -> int | None:
     sizes = {x.shape[0] for x in xs_leaves}
     if len(sizes) > 1:
-        raise OpError("scan", f"xs leaves have different leading sizes {sorted(sizes, key=str)}", user_location())
+        raise OpError(
+            "scan",
+            f"xs leaves have different leading sizes {sorted(sizes, key=str)}",
+            user_location(),
+        )
     if length is not None and sizes and sizes != {length} and sizes != {None}:
-        raise OpError("scan", f"length={length} but xs have leading size {sizes.pop()}", user_location())
+        raise OpError(
+            "scan", f"length={length} but xs have leading size {sizes.pop()}", user_location()
+        )
     if not xs_leaves and length is None:
         raise OpError("scan", "give xs or length", user_location())
     return length if length is not None else next(iter(sizes))
 
 
-def _scan_eagerly(fn: Callable[..., Any], init: Any, xs: Any, length: int | None, reverse: bool) -> tuple[Any, Any]:
+def _scan_eagerly(
+    fn: Callable[..., Any], init: Any, xs: Any, length: int | None, reverse: bool
+) -> tuple[Any, Any]:
     from tracejit.ops.shape import stack
 
     _, leaves = flatten_operands("scan", xs)
@@ -282,7 +357,7 @@ def _scan_eagerly(fn: Callable[..., Any], init: Any, xs: Any, length: int | None
         raise OpError("scan", "give xs or length", user_location())
     structure, _ = flatten_operands("scan", xs)
     carry, ys = init, []
-    for i in (reversed(range(n)) if reverse else range(n)):
+    for i in reversed(range(n)) if reverse else range(n):
         x = sig.unflatten(structure, iter([leaf[i] for leaf in leaves])) if leaves else None
         carry, y = fn(carry, x)
         ys.append(y)
@@ -290,7 +365,11 @@ def _scan_eagerly(fn: Callable[..., Any], init: Any, xs: Any, length: int | None
         ys.reverse()
     y_structure, _ = flatten_operands("scan", ys[0]) if ys else (sig.NONE, [])
     columns = [flatten_operands("scan", y)[1] for y in ys]
-    stacked = [stack([col[j] for col in columns]) for j in range(len(columns[0]))] if columns and columns[0] else []
+    stacked = (
+        [stack([col[j] for col in columns]) for j in range(len(columns[0]))]
+        if columns and columns[0]
+        else []
+    )
     return carry, sig.unflatten(y_structure, iter(stacked))
 
 
@@ -310,5 +389,7 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable[[Any, Any], Any], init: 
         return final
     from tracejit.ops.elementwise import less
 
-    _, final = while_loop(lambda i, val: less(i, upper), lambda i, val: (i + 1, body_fn(i, val)), (lower, init))
+    _, final = while_loop(
+        lambda i, val: less(i, upper), lambda i, val: (i + 1, body_fn(i, val)), (lower, init)
+    )
     return final

@@ -93,6 +93,8 @@ def _unary(rule: Any) -> Any:
 
 
 def _cast_vjp(ct: Any, x: Any, *, out: Any, dtype: Any) -> tuple[Any]:
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        return (None,)  # through an integer or bool result no gradient flows
     return (_unb(ct, x),)
 
 

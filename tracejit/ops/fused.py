@@ -25,7 +25,9 @@ from tracejit.ops.registry import apply_bind, apply_impl, bind, defop
 from tracejit.types import AVal
 
 
-def decomposition_vjp(compute: Callable[..., Any], n_inputs: int | None = None) -> Callable[..., Any]:
+def decomposition_vjp(
+    compute: Callable[..., Any], n_inputs: int | None = None
+) -> Callable[..., Any]:
     """A VJP rule that re-runs ``compute(*primals, **params)`` with tracejit ops under a tape and
     differentiates that (so it needs no rule of its own)."""
 
@@ -55,7 +57,6 @@ def _fused_decomposed(*primals: Any, body: Graph) -> list[Any]:
     return evaluate(body, primals, apply_bind)
 
 
-
 FUSED = defop(
     "fused",
     _infer_fused,
@@ -80,7 +81,9 @@ def _infer_dense(x: AVal, w: AVal, b: AVal, *, activation: str) -> AVal:
     product = MATMUL.infer(x, w)
     shape = broadcast_shapes("dense", product.shape, b.shape)
     if shape != product.shape:
-        raise ShapeError("dense", f"bias {shape_text(b.shape)} does not fit {shape_text(product.shape)}")
+        raise ShapeError(
+            "dense", f"bias {shape_text(b.shape)} does not fit {shape_text(product.shape)}"
+        )
     dtype, weak = jax_dtype("dense", _dense, [x, w, b], {"activation": activation})
     return AVal(shape, dtype, weak)
 
@@ -93,8 +96,13 @@ def _dense_decomposed(x: Any, w: Any, b: Any, *, activation: str) -> Any:
     from tracejit.ops.elementwise import add, tanh
 
     pre = add(bind(MATMUL, x, w), b)
-    table = {"none": lambda y: y, "relu": activations.relu, "sigmoid": activations.sigmoid,
-             "tanh": tanh, "gelu": activations.gelu}
+    table = {
+        "none": lambda y: y,
+        "relu": activations.relu,
+        "sigmoid": activations.sigmoid,
+        "tanh": tanh,
+        "gelu": activations.gelu,
+    }
     return table[activation](pre)
 
 
@@ -103,10 +111,15 @@ DENSE = defop("dense", _infer_dense, _dense, decomposition_vjp(_dense_decomposed
 
 # softmax cross-entropy ---------------------------------------------------------------------
 def _infer_sce(logits: AVal, labels: AVal) -> AVal:
-    if logits.ndim == 0 or labels.shape != logits.shape and not _compatible(labels.shape, logits.shape):
+    if (
+        logits.ndim == 0
+        or labels.shape != logits.shape
+        and not _compatible(labels.shape, logits.shape)
+    ):
         raise ShapeError(
             "softmax_cross_entropy",
-            f"labels {shape_text(labels.shape)} must have the shape of logits {shape_text(logits.shape)}",
+            f"labels {shape_text(labels.shape)} must have the shape of logits "
+            f"{shape_text(logits.shape)}",
         )
     dtype, weak = jax_dtype("softmax_cross_entropy", _sce, [logits, labels], {})
     return AVal(logits.shape[:-1], dtype, weak)

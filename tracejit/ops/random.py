@@ -39,7 +39,9 @@ def _split(key: Any) -> tuple[Any, Any]:
 
 
 def _sampler_infer(name: str, fixed_dtype: DType | None = None) -> Any:
-    def infer(key: AVal, *, shape: tuple[int, ...], dtype: DType | None = None, **params: Any) -> AVal:
+    def infer(
+        key: AVal, *, shape: tuple[int, ...], dtype: DType | None = None, **params: Any
+    ) -> AVal:
         _check_key(name, key)
         _check_shape(name, shape)
         out_dtype = fixed_dtype or dtype
@@ -54,7 +56,9 @@ def _normal(key: Any, *, shape: tuple[int, ...], dtype: DType) -> Any:
     return jax.random.normal(key, shape, dtype)
 
 
-def _uniform(key: Any, *, shape: tuple[int, ...], dtype: DType, minval: float, maxval: float) -> Any:
+def _uniform(
+    key: Any, *, shape: tuple[int, ...], dtype: DType, minval: float, maxval: float
+) -> Any:
     return jax.random.uniform(key, shape, dtype, minval, maxval)
 
 
@@ -119,7 +123,9 @@ def uniform(key: Any, shape: tuple[int, ...], dtype: DType, minval: float, maxva
     return bind(RANDOM_UNIFORM, key, shape=shape, dtype=dtype, minval=minval, maxval=maxval)
 
 
-def truncated_normal(key: Any, shape: tuple[int, ...], dtype: DType, lower: float, upper: float) -> Any:
+def truncated_normal(
+    key: Any, shape: tuple[int, ...], dtype: DType, lower: float, upper: float
+) -> Any:
     return bind(RANDOM_TRUNCATED_NORMAL, key, shape=shape, dtype=dtype, lower=lower, upper=upper)
 
 

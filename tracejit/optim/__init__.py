@@ -21,7 +21,7 @@ LearningRate = float | Callable[[Any], Any]
 
 
 class Optimizer:
-    """Base class: subclasses define ``_slots`` names and ``_update(variable, grad, slots, lr, t)``."""
+    """Base class: subclasses name their slots (``_slot_names``) and define ``_update``."""
 
     _slot_names: tuple[str, ...] = ()
 
@@ -41,7 +41,9 @@ class Optimizer:
         if found is None:
             with context.paused_tracing():
                 found = {
-                    name: Variable(zeros_like(variable), trainable=False, name=f"{variable.name}/{name}")
+                    name: Variable(
+                        zeros_like(variable), trainable=False, name=f"{variable.name}/{name}"
+                    )
                     for name in self._slot_names
                 }
             for slot in found.values():
@@ -64,13 +66,18 @@ class Optimizer:
         skipped, as in TF)."""
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         if not pairs:
-            raise ValueError("apply_gradients got no gradients (all None): is the loss connected "
-                             "to the variables?")
+            raise ValueError(
+                "apply_gradients got no gradients (all None): is the loss connected "
+                "to the variables?"
+            )
         lr = self._lr()
         step = ew.add(ew.cast(self.iterations.value(), "float32"), 1.0)
         for grad, variable in pairs:
             if not isinstance(variable, Variable):
-                raise TypeError(f"apply_gradients expects (gradient, Variable) pairs, got {type(variable).__name__}")
+                raise TypeError(
+                    "apply_gradients expects (gradient, Variable) pairs, got "
+                    f"{type(variable).__name__}"
+                )
             self._update(variable, grad, self.slots(variable), lr, step)
         self.iterations.assign_add(1)
 
@@ -82,20 +89,26 @@ class Optimizer:
         self.apply_gradients(zip(grads, variables))
         return loss
 
-    def _update(self, variable: Variable, grad: Any, slots: dict[str, Variable], lr: Any, step: Any) -> None:
+    def _update(
+        self, variable: Variable, grad: Any, slots: dict[str, Variable], lr: Any, step: Any
+    ) -> None:
         raise NotImplementedError
 
 
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum, as TF's SGD."""
 
-    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(
+        self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False
+    ) -> None:
         super().__init__(learning_rate)
         self.momentum = momentum
         self.nesterov = nesterov
         self._slot_names = ("momentum",) if momentum else ()
 
-    def _update(self, variable: Variable, grad: Any, slots: dict[str, Variable], lr: Any, step: Any) -> None:
+    def _update(
+        self, variable: Variable, grad: Any, slots: dict[str, Variable], lr: Any, step: Any
+    ) -> None:
         if not self.momentum:
             variable.assign_sub(ew.multiply(lr, grad))
             return
@@ -103,7 +116,9 @@ class SGD(Optimizer):
         new_velocity = ew.subtract(ew.multiply(self.momentum, velocity), ew.multiply(lr, grad))
         velocity.assign(new_velocity)
         if self.nesterov:
-            variable.assign_add(ew.subtract(ew.multiply(self.momentum, new_velocity), ew.multiply(lr, grad)))
+            variable.assign_add(
+                ew.subtract(ew.multiply(self.momentum, new_velocity), ew.multiply(lr, grad))
+            )
         else:
             variable.assign_add(new_velocity)
 
@@ -113,19 +128,29 @@ class Adam(Optimizer):
 
     _slot_names = ("m", "v")
 
-    def __init__(self, learning_rate: LearningRate = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-7) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+    ) -> None:
         super().__init__(learning_rate)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _decay(self, variable: Variable, lr: Any) -> None:
         """Hook for decoupled weight decay (AdamW)."""
 
-    def _update(self, variable: Variable, grad: Any, slots: dict[str, Variable], lr: Any, step: Any) -> None:
+    def _update(
+        self, variable: Variable, grad: Any, slots: dict[str, Variable], lr: Any, step: Any
+    ) -> None:
         m, v = slots["m"], slots["v"]
         b1, b2 = self.beta1, self.beta2
         m.assign(ew.add(ew.multiply(b1, m), ew.multiply(1.0 - b1, grad)))
         v.assign(ew.add(ew.multiply(b2, v), ew.multiply(1.0 - b2, ew.square(grad))))
-        correction = ew.divide(ew.sqrt(ew.subtract(1.0, ew.power(b2, step))), ew.subtract(1.0, ew.power(b1, step)))
+        correction = ew.divide(
+            ew.sqrt(ew.subtract(1.0, ew.power(b2, step))), ew.subtract(1.0, ew.power(b1, step))
+        )
         lr_t = ew.multiply(lr, correction)
         self._decay(variable, lr)
         variable.assign_sub(ew.divide(ew.multiply(lr_t, m), ew.add(ew.sqrt(v), self.eps)))
@@ -134,7 +159,14 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: ``w -= lr * weight_decay * w`` before each update."""
 
-    def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: float = 0.004, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-7) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        weight_decay: float = 0.004,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+    ) -> None:
         super().__init__(learning_rate, beta1, beta2, eps)
         self.weight_decay = weight_decay
 

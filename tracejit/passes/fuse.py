@@ -20,7 +20,11 @@ from tracejit.passes.dce import dce
 
 
 def _fusible(node: Node) -> bool:
-    return (node.op.elementwise or node.op.name == "broadcast_to") and node.op.pure and not node.op.random
+    return (
+        (node.op.elementwise or node.op.name == "broadcast_to")
+        and node.op.pure
+        and not node.op.random
+    )
 
 
 class _Groups:
@@ -63,7 +67,11 @@ def fuse_elementwise(graph: Graph) -> Graph:
                 deps[out] = all_deps
             continue
         candidates = {groups.find(group_of[v]) for v in node.inputs if v in group_of}
-        external = [d for v, d in zip(node.inputs, in_deps) if v not in group_of or groups.find(group_of[v]) not in candidates]
+        external = [
+            d
+            for v, d in zip(node.inputs, in_deps)
+            if v not in group_of or groups.find(group_of[v]) not in candidates
+        ]
         ok = all(not (d & candidates) for d in external) and all(
             not (groups.canon(groups.ext_deps[g]) & candidates) for g in candidates
         )
@@ -171,7 +179,11 @@ def _fused_node(
         for node in members
     )
     body = Graph(
-        f"{name}_fused", tuple(arguments), tuple(consts.items()), body_nodes, tuple(outputs),
+        f"{name}_fused",
+        tuple(arguments),
+        tuple(consts.items()),
+        body_nodes,
+        tuple(outputs),
         provenance=("fuse",),
     )
     return Node(FUSED, tuple(external), Params({"body": body}), tuple(outputs), members[-1].loc)

@@ -48,7 +48,8 @@ class PassRecord:
     seconds: float
 
     def __str__(self) -> str:
-        return f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes, {self.seconds * 1e3:.2f} ms"
+        counts = f"{self.nodes_before} -> {self.nodes_after} nodes"
+        return f"{self.name}: {counts}, {self.seconds * 1e3:.2f} ms"
 
 
 class PassReport(list):  # type: ignore[type-arg]
@@ -57,7 +58,9 @@ class PassReport(list):  # type: ignore[type-arg]
     def __str__(self) -> str:
         lines = [f"{'pass':<16}{'nodes before':>14}{'nodes after':>13}{'ms':>10}"]
         for r in self:
-            lines.append(f"{r.name:<16}{r.nodes_before:>14}{r.nodes_after:>13}{r.seconds * 1e3:>10.2f}")
+            lines.append(
+                f"{r.name:<16}{r.nodes_before:>14}{r.nodes_after:>13}{r.seconds * 1e3:>10.2f}"
+            )
         return "\n".join(lines)
 
 
@@ -89,7 +92,11 @@ def count_nodes(graph: Graph) -> int:
 
 
 def run_pipeline(
-    graph: Graph, passes: list[tuple[str, Pass]], *, check: bool = True, dump_name: str | None = None
+    graph: Graph,
+    passes: list[tuple[str, Pass]],
+    *,
+    check: bool = True,
+    dump_name: str | None = None,
 ) -> tuple[Graph, PassReport]:
     """Run ``passes`` in order; return the optimized graph and what each pass did."""
     report = PassReport()

@@ -60,7 +60,9 @@ def _identity_param(check: Callable[[Node], bool]) -> Rule:
     return lambda ctx, node, producers: node.inputs[0] if check(node) else None
 
 
-def _transpose_of_transpose(ctx: RewriteContext, node: Node, producers: dict[Value, Node]) -> Value | None:
+def _transpose_of_transpose(
+    ctx: RewriteContext, node: Node, producers: dict[Value, Node]
+) -> Value | None:
     inner = producers.get(node.inputs[0])
     if inner is None or inner.op is not node.op:
         return None
@@ -71,7 +73,9 @@ def _transpose_of_transpose(ctx: RewriteContext, node: Node, producers: dict[Val
     return ctx.add_node(node.op, (inner.inputs[0],), Params({"axes": composed}), node.loc)[0]
 
 
-def _reshape_of_reshape(ctx: RewriteContext, node: Node, producers: dict[Value, Node]) -> Value | None:
+def _reshape_of_reshape(
+    ctx: RewriteContext, node: Node, producers: dict[Value, Node]
+) -> Value | None:
     inner = producers.get(node.inputs[0])
     if inner is None or inner.op is not node.op:
         return None
@@ -88,11 +92,16 @@ def _times_zero(ctx: RewriteContext, node: Node, producers: dict[Value, Node]) -
     aval = node.outputs[0].aval
     if not aval.is_fully_known():
         return None
-    return ctx.add_node(FULL, (), Params({"shape": aval.shape, "fill_value": 0, "dtype": aval.dtype}), node.loc)[0]
+    return ctx.add_node(
+        FULL, (), Params({"shape": aval.shape, "fill_value": 0, "dtype": aval.dtype}), node.loc
+    )[0]
 
 
 def _same_shape(node: Node) -> bool:
-    return node.inputs[0].aval.shape == node.outputs[0].aval.shape and None not in node.outputs[0].aval.shape
+    return (
+        node.inputs[0].aval.shape == node.outputs[0].aval.shape
+        and None not in node.outputs[0].aval.shape
+    )
 
 
 def _takes_everything(node: Node) -> bool:
@@ -101,21 +110,58 @@ def _takes_everything(node: Node) -> bool:
 
 
 RULES: tuple[SimplifyRule, ...] = (
-    SimplifyRule("add_zero", "add", _either_identity(0), "x + 0 -> x (may turn a +0.0 result into -0.0)"),
+    SimplifyRule(
+        "add_zero", "add", _either_identity(0), "x + 0 -> x (may turn a +0.0 result into -0.0)"
+    ),
     SimplifyRule("subtract_zero", "subtract", _right_identity(0), "x - 0 -> x: exact"),
     SimplifyRule("multiply_one", "multiply", _either_identity(1), "x * 1 -> x: exact"),
     SimplifyRule("divide_one", "divide", _right_identity(1), "x / 1 -> x: exact"),
     SimplifyRule("power_one", "power", _right_identity(1), "x ** 1 -> x: exact"),
     SimplifyRule("double_negative", "negative", _involution, "-(-x) -> x: exact"),
     SimplifyRule("double_not", "logical_not", _involution, "not not x -> x for bools: exact"),
-    SimplifyRule("transpose_of_transpose", "transpose", _transpose_of_transpose, "composes permutations: exact"),
-    SimplifyRule("reshape_of_reshape", "reshape", _reshape_of_reshape, "only the last shape matters: exact"),
-    SimplifyRule("identity_transpose", "transpose", _identity_param(lambda n: n.params["axes"] == tuple(range(len(n.params["axes"])))), "exact"),
-    SimplifyRule("identity_reshape", "reshape", _identity_param(_same_shape), "reshape to the same known shape: exact"),
-    SimplifyRule("identity_cast", "cast", _identity_param(lambda n: n.inputs[0].aval == n.outputs[0].aval), "cast to the same dtype: exact"),
-    SimplifyRule("identity_broadcast", "broadcast_to", _identity_param(_same_shape), "broadcast to the same shape: exact"),
-    SimplifyRule("neutral_slice", "slice", _identity_param(_takes_everything), "x[:, :] -> x: exact"),
-    SimplifyRule("multiply_zero", "multiply", _times_zero, "x * 0 -> 0: wrong when x is NaN or inf", unsafe=True),
+    SimplifyRule(
+        "transpose_of_transpose",
+        "transpose",
+        _transpose_of_transpose,
+        "composes permutations: exact",
+    ),
+    SimplifyRule(
+        "reshape_of_reshape", "reshape", _reshape_of_reshape, "only the last shape matters: exact"
+    ),
+    SimplifyRule(
+        "identity_transpose",
+        "transpose",
+        _identity_param(lambda n: n.params["axes"] == tuple(range(len(n.params["axes"])))),
+        "exact",
+    ),
+    SimplifyRule(
+        "identity_reshape",
+        "reshape",
+        _identity_param(_same_shape),
+        "reshape to the same known shape: exact",
+    ),
+    SimplifyRule(
+        "identity_cast",
+        "cast",
+        _identity_param(lambda n: n.inputs[0].aval == n.outputs[0].aval),
+        "cast to the same dtype: exact",
+    ),
+    SimplifyRule(
+        "identity_broadcast",
+        "broadcast_to",
+        _identity_param(_same_shape),
+        "broadcast to the same shape: exact",
+    ),
+    SimplifyRule(
+        "neutral_slice", "slice", _identity_param(_takes_everything), "x[:, :] -> x: exact"
+    ),
+    SimplifyRule(
+        "multiply_zero",
+        "multiply",
+        _times_zero,
+        "x * 0 -> 0: wrong when x is NaN or inf",
+        unsafe=True,
+    ),
 )
 
 

@@ -50,16 +50,36 @@ class Generator:
         self.state.assign(new_state)
         return key
 
-    def normal(self, shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0, dtype: Any = float32) -> Any:
+    def normal(
+        self,
+        shape: int | Sequence[int],
+        mean: float = 0.0,
+        stddev: float = 1.0,
+        dtype: Any = float32,
+    ) -> Any:
         """Samples from a normal distribution."""
         sample = ops.normal(self.next_key(), _shape(shape), as_dtype(dtype))
         return sample * stddev + mean if (mean, stddev) != (0.0, 1.0) else sample
 
-    def uniform(self, shape: int | Sequence[int], minval: float = 0.0, maxval: float = 1.0, dtype: Any = float32) -> Any:
+    def uniform(
+        self,
+        shape: int | Sequence[int],
+        minval: float = 0.0,
+        maxval: float = 1.0,
+        dtype: Any = float32,
+    ) -> Any:
         """Samples uniformly from ``[minval, maxval)``."""
-        return ops.uniform(self.next_key(), _shape(shape), as_dtype(dtype), float(minval), float(maxval))
+        return ops.uniform(
+            self.next_key(), _shape(shape), as_dtype(dtype), float(minval), float(maxval)
+        )
 
-    def truncated_normal(self, shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0, dtype: Any = float32) -> Any:
+    def truncated_normal(
+        self,
+        shape: int | Sequence[int],
+        mean: float = 0.0,
+        stddev: float = 1.0,
+        dtype: Any = float32,
+    ) -> Any:
         """Normal samples, redrawn beyond two standard deviations (as TF does)."""
         sample = ops.truncated_normal(self.next_key(), _shape(shape), as_dtype(dtype), -2.0, 2.0)
         return sample * stddev + mean if (mean, stddev) != (0.0, 1.0) else sample
@@ -104,15 +124,21 @@ def set_seed(seed: int) -> None:
     get_global_generator().reset(seed)
 
 
-def normal(shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0, dtype: Any = float32) -> Any:
+def normal(
+    shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0, dtype: Any = float32
+) -> Any:
     return get_global_generator().normal(shape, mean, stddev, dtype)
 
 
-def uniform(shape: int | Sequence[int], minval: float = 0.0, maxval: float = 1.0, dtype: Any = float32) -> Any:
+def uniform(
+    shape: int | Sequence[int], minval: float = 0.0, maxval: float = 1.0, dtype: Any = float32
+) -> Any:
     return get_global_generator().uniform(shape, minval, maxval, dtype)
 
 
-def truncated_normal(shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0, dtype: Any = float32) -> Any:
+def truncated_normal(
+    shape: int | Sequence[int], mean: float = 0.0, stddev: float = 1.0, dtype: Any = float32
+) -> Any:
     return get_global_generator().truncated_normal(shape, mean, stddev, dtype)
 
 

@@ -38,7 +38,9 @@ class Executable:
         self.donated_argnums = tuple(first_state + i for i in updated)
         self.jitted = jax.jit(fn)
         self.jitted_donating = (
-            jax.jit(fn, donate_argnums=self.donated_argnums) if self.donated_argnums else self.jitted
+            jax.jit(fn, donate_argnums=self.donated_argnums)
+            if self.donated_argnums
+            else self.jitted
         )
         self.unpack = _unpacker(out_structure, len(graph.outputs))
         self.n_outputs = len(graph.outputs)

@@ -97,13 +97,19 @@ def _trace_body(
         assigned: list[Variable] = []
         if collect_assigned:
             assigned = list(presets)
-            assigned += [v for v, _ in builder.assigned_in_body() if all(v is not p for p in presets)]
+            assigned += [
+                v for v, _ in builder.assigned_in_body() if all(v is not p for p in presets)
+            ]
             outputs += [builder.variable_value(v) for v in assigned]
     graph = builder.build(outputs, provenance=("traced",))
-    return Body(graph, list(builder.captures), assigned, out_structure, dict(builder.capture_sources))
+    return Body(
+        graph, list(builder.captures), assigned, out_structure, dict(builder.capture_sources)
+    )
 
 
-def align(bodies: list[Body], extra_assigned: Sequence[Variable] = ()) -> tuple[list[Body], list[Value], list[Variable]]:
+def align(
+    bodies: list[Body], extra_assigned: Sequence[Variable] = ()
+) -> tuple[list[Body], list[Value], list[Variable]]:
     """Give every body the same assigned variables (as outputs) and captured values (as
     inputs after the arguments). Returns the new bodies, the enclosing values to pass, and the
     assigned variables in output order."""
@@ -139,7 +145,9 @@ def check_same_outputs(what: str, names: Sequence[str], bodies: Sequence[Body]) 
     """Branch outputs must agree in structure, shape and dtype; say where they do not."""
     first = bodies[0]
     for name, body in zip(names[1:], bodies[1:]):
-        if body.out_structure != first.out_structure and not _same_layout(first.out_structure, body.out_structure):
+        if body.out_structure != first.out_structure and not _same_layout(
+            first.out_structure, body.out_structure
+        ):
             raise OpError(
                 what,
                 f"the {names[0]} returns {_layout(first.out_structure)} but the {name} returns "
@@ -148,10 +156,15 @@ def check_same_outputs(what: str, names: Sequence[str], bodies: Sequence[Body]) 
             )
         for i, (a, b) in enumerate(zip(first.graph.outputs, body.graph.outputs)):
             if a.aval.shape != b.aval.shape or a.aval.dtype != b.aval.dtype:
-                label = f"output {i}" if i < first.n_user_outputs else f"variable '{first.assigned[i - first.n_user_outputs].name}'"
+                label = (
+                    f"output {i}"
+                    if i < first.n_user_outputs
+                    else f"variable '{first.assigned[i - first.n_user_outputs].name}'"
+                )
                 raise OpError(
                     what,
-                    f"{label} is {a.aval.strong()} in the {names[0]} but {b.aval.strong()} in the {name}; "
+                    f"{label} is {a.aval.strong()} in the {names[0]} but {b.aval.strong()} "
+                    f"in the {name}; "
                     "both must have the same shape and dtype",
                     user_location(),
                 )

@@ -145,7 +145,11 @@ def tensor_avals(structure: Any) -> list[AVal]:
 # Matching and generalizing structures ----------------------------------------------------------
 def aval_matches(spec: AVal, actual: AVal) -> bool:
     """Whether a concrete ``actual`` aval fits ``spec`` (None dims in the spec match any size)."""
-    if spec.dtype != actual.dtype or spec.weak != actual.weak or len(spec.shape) != len(actual.shape):
+    if (
+        spec.dtype != actual.dtype
+        or spec.weak != actual.weak
+        or len(spec.shape) != len(actual.shape)
+    ):
         return False
     return all(s is None or s == a for s, a in zip(spec.shape, actual.shape))
 
@@ -310,7 +314,9 @@ def check_against_signature(
             continue
         where, expected, given = found
         expected_text = (
-            repr(TensorSpec.from_aval(expected)) if isinstance(expected, AVal) else describe_leaf(expected)
+            repr(TensorSpec.from_aval(expected))
+            if isinstance(expected, AVal)
+            else describe_leaf(expected)
         )
         raise SignatureError(
             f"{function}(): argument '{where}' does not match the input_signature: expected "

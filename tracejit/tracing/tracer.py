@@ -198,12 +198,18 @@ class GraphBuilder:
                 "the tj.function being traced. Return the value instead of storing it."
                 + (f"\n  at {loc.describe()}" if (loc := user_location()) else "")
             )
-        outer_value = tracer.value if self.parent is outer else self.parent._capture(tracer, op, position)
+        outer_value = (
+            tracer.value if self.parent is outer else self.parent._capture(tracer, op, position)
+        )
         inner = self.captures.get(outer_value)
         if inner is None:
             inner = self._new_value(outer_value.aval)
             self.captures[outer_value] = inner
-            self.capture_sources[outer_value] = tracer if self.parent is outer else self.parent.capture_sources.get(outer_value, tracer)
+            self.capture_sources[outer_value] = (
+                tracer
+                if self.parent is outer
+                else self.parent.capture_sources.get(outer_value, tracer)
+            )
         return inner
 
     # Variables -------------------------------------------------------------------------------
@@ -236,7 +242,9 @@ class GraphBuilder:
 
     def assigned_in_body(self) -> list[tuple[Variable, Value]]:
         """Variables a nested body assigned, with their final values."""
-        return [(v, value) for v, value in self.nested_variables.values() if value not in self.inputs]
+        return [
+            (v, value) for v, value in self.nested_variables.values() if value not in self.inputs
+        ]
 
     def read_variable(self, variable: Variable) -> Tracer:
         tracer = Tracer(self.variable_value(variable), self)
@@ -315,7 +323,9 @@ class GraphBuilder:
         tracers = tuple(Tracer(v, self) for v in outputs)
         return tracers if op.multiple_results else tracers[0]
 
-    def add_node(self, op: OpDef, inputs: tuple[Value, ...], params: Params, loc: SourceLoc | None) -> tuple[Value, ...]:
+    def add_node(
+        self, op: OpDef, inputs: tuple[Value, ...], params: Params, loc: SourceLoc | None
+    ) -> tuple[Value, ...]:
         """Append a node built from values directly (used by inlining and by passes)."""
         out_avals = op.infer_outputs(tuple(v.aval for v in inputs), params)
         outputs = tuple(self._new_value(aval) for aval in out_avals)
