@@ -24,7 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import opinfo_conv
+import opinfo_extra
+
 import tracejit as tj
+from tracejit.ops.indexing import index_add, slice_add
+from tracejit.ops.like import broadcast_like, reshape_like, split_like, sum_like
+from tracejit.ops.nn import erf
 
 Sample = tuple[tuple[Any, ...], dict[str, Any]]
 Samples = Callable[[np.random.Generator], list[Sample]]
@@ -45,6 +51,10 @@ class OpInfo:
     variant: str = ""  # tells apart several rows of one op
     # Samples for which tracing with an unknown first dim makes no sense (True: all of them).
     skip_unknown: bool | Callable[[tuple[Any, ...], dict[str, Any]], bool] = False
+    # Gradient tests (tests/test_gradients.py): the jax-differentiable reference when it is not
+    # ``jax_ref`` (or ``ref``), and the reason a differentiable op's row is left out of them.
+    grad_ref: Callable[..., Any] | None = None
+    skip_gradients: str = ""
 
     @property
     def id(self) -> str:
@@ -70,6 +80,45 @@ def tolerance(
     else:
         return 0.0, 0.0
     return max(base[0], rtol or 0.0), max(base[1], atol or 0.0)
+
+
+# Sample plumbing ---------------------------------------------------------------------------------
+def split_arrays(args: Any) -> tuple[list[np.ndarray], Callable[[Any], tuple[Any, ...]]]:
+    """The numpy arrays inside ``args`` (nested in lists/tuples), and a function rebuilding
+    ``args`` with replacements for them (same container types: a list index stays a list)."""
+    arrays: list[np.ndarray] = []
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, np.ndarray):
+            arrays.append(node)
+            return _Slot(len(arrays) - 1)
+        if isinstance(node, (list, tuple)):
+            return type(node)(strip(item) for item in node)
+        return node
+
+    skeleton = strip(tuple(args))
+
+    def rebuild(replacements: Any) -> tuple[Any, ...]:
+        def fill(node: Any) -> Any:
+            if isinstance(node, _Slot):
+                return replacements[node.position]
+            if isinstance(node, (list, tuple)):
+                return type(node)(fill(item) for item in node)
+            return node
+
+        return fill(skeleton)
+
+    return arrays, rebuild
+
+
+class _Slot:
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+
+def leaves(result: Any) -> list[Any]:
+    """Flat list of the tensors in an op's result (a tensor, or a tuple of them for split)."""
+    return list(result) if isinstance(result, (tuple, list)) else [result]
 
 
 # Sample makers -----------------------------------------------------------------------------------
@@ -343,6 +392,105 @@ def _np_getitem(x: Any, index: Any) -> Any:
     return np.asarray(x)[index]
 
 
+def _index_add_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 4, 5), i32(rng, 6, low=-4, high=4), f32(rng, 6, 5)), {"axis": 0}),  # repeats
+        ((f32(rng, 4, 5), i32(rng, 2, 2, low=0, high=5), f32(rng, 4, 2, 2)), {"axis": 1}),
+        ((f32(rng, 3, 4), i32(rng, 5, low=0, high=12), f32(rng, 5)), {}),  # flattened
+        ((f32(rng, 4, 3), i32(rng, 2, low=0, high=4), f32(rng, 3)), {"axis": 0}),  # broadcast
+        ((i32(rng, 3, 2), i32(rng, 2, low=0, high=3), 7), {"axis": 0}),
+    ]
+
+
+def _np_index_add(x: Any, indices: Any, updates: Any, axis: int | None = None) -> Any:
+    x = np.asarray(x)
+    out = np.array(x, np.result_type(x, updates)).reshape(-1 if axis is None else x.shape)
+    np.add.at(out, (slice(None),) * (axis or 0) + (np.asarray(indices),), updates)
+    return out.reshape(x.shape)
+
+
+def _jnp_index_add(x: Any, indices: Any, updates: Any, axis: int | None = None) -> Any:
+    x = jnp.asarray(x)
+    flat = x.reshape(-1) if axis is None else x
+    out = flat.at[(slice(None),) * (axis or 0) + (jnp.asarray(indices),)].add(updates)
+    return out.reshape(x.shape)
+
+
+def _slice_add_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 4, 5), (1, slice(None, None, -1)), f32(rng, 5)), {}),
+        ((f32(rng, 3, 4, 5), (Ellipsis, slice(1, 3)), f32(rng, 3, 4, 2)), {}),
+        ((f32(rng, 4, 3), (slice(None, None, -2), None), f32(rng, 2, 1, 3)), {}),
+        ((f32(rng, 6, 2), (slice(-2, 1, -2), 0), 1.5), {}),  # a broadcast Python float
+        ((i32(rng, 3, 4), (slice(1, None), 2), i32(rng, 2)), {}),
+    ]
+
+
+def _np_slice_add(x: Any, index: Any, updates: Any) -> Any:
+    out = np.array(x, np.result_type(np.asarray(x), updates))
+    out[index] += updates
+    return out
+
+
+def _jnp_slice_add(x: Any, index: Any, updates: Any) -> Any:
+    return jnp.asarray(x).at[index].add(updates)
+
+
+def _reshape_like_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4), f32(rng, 2, 6)), {}),
+        ((f32(rng, 12), i32(rng, 2, 3, 2)), {}),
+        ((i32(rng, 2, 3), f32(rng, 6)), {}),
+    ]
+
+
+def _broadcast_like_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 1), f32(rng, 3, 4)), {}),
+        ((f32(rng, 4), f32(rng, 2, 3, 4)), {}),
+        ((f32(rng, 2, 1, 3), i32(rng, 4, 3)), {}),
+    ]
+
+
+def _sum_like_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4), f32(rng, 3, 1)), {}),
+        ((f32(rng, 2, 3, 4), f32(rng, 4)), {}),
+        ((f32(rng, 2, 3), i32(rng, 1, 1)), {}),
+        ((i32(rng, 4, 2), f32(rng, 4, 2)), {}),
+    ]
+
+
+def _np_sum_like(x: Any, like: Any) -> Any:
+    x, shape = np.asarray(x), np.shape(like)
+    lead = x.ndim - len(shape)
+    ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1)
+    return np.sum(x, axis=tuple(range(lead)) + ones).reshape(shape)
+
+
+def _jnp_sum_like(x: Any, like: Any) -> Any:
+    x, shape = jnp.asarray(x), np.shape(like)
+    lead = x.ndim - len(shape)
+    ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1)
+    return jnp.sum(x, axis=tuple(range(lead)) + ones).reshape(shape)
+
+
+def _split_like_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 5, 4), [f32(rng, 2, 4), f32(rng, 3, 4)]), {}),
+        ((f32(rng, 3, 6), [i32(rng, 3, 1), f32(rng, 3, 0), f32(rng, 3, 5)]), {"axis": 1}),
+        ((i32(rng, 4), [i32(rng, 4)]), {"axis": -1}),
+    ]
+
+
+def _split_like_ref(module: Any) -> Callable[..., Any]:
+    def ref(x: Any, likes: Any, axis: int = 0) -> tuple[Any, ...]:
+        bounds = np.cumsum([np.shape(like)[axis] for like in likes])[:-1]
+        return tuple(module.split(module.asarray(x), [int(b) for b in bounds], axis=axis))
+
+    return ref
+
+
 def _squeeze_none(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     # axis=None with an unknown dim is refused on purpose (is it 1 at run time?).
     return len(args) < 2 and kwargs.get("axis") is None
@@ -363,6 +511,31 @@ SHAPE = [
     OpInfo("split", tj.split, _split_samples, _split_ref, _jnp_split_ref),
     OpInfo("take", tj.take, _take_samples, np.take, jnp.take, domain="in-range indices"),
     OpInfo("slice", _getitem, _getitem_samples, _np_getitem, _jnp_getitem, variant="getitem"),
+    OpInfo("index_add", index_add, _index_add_samples, _np_index_add, _jnp_index_add),
+    OpInfo("slice_add", slice_add, _slice_add_samples, _np_slice_add, _jnp_slice_add),
+    OpInfo(
+        "reshape_like",
+        reshape_like,
+        _reshape_like_samples,
+        lambda x, like: np.reshape(x, np.shape(like)),
+        lambda x, like: jnp.reshape(x, np.shape(like)),
+    ),
+    OpInfo(
+        "broadcast_like",
+        broadcast_like,
+        _broadcast_like_samples,
+        lambda x, like: np.broadcast_to(x, np.broadcast_shapes(np.shape(x), np.shape(like))),
+        lambda x, like: jnp.broadcast_to(x, np.broadcast_shapes(np.shape(x), np.shape(like))),
+    ),
+    OpInfo("sum_like", sum_like, _sum_like_samples, _np_sum_like, _jnp_sum_like),
+    OpInfo(
+        "split_like",
+        split_like,
+        _split_like_samples,
+        _split_like_ref(np),
+        _split_like_ref(jnp),
+        skip_unknown=True,  # the pieces' sizes come from the templates, not from x
+    ),
 ]
 
 
@@ -561,6 +734,10 @@ def _logsumexp_samples(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _erf_samples(rng: np.random.Generator) -> list[Sample]:
+    return [((f32(rng, 3, 4) * 2,), {}), ((f32(rng, 5),), {}), ((f16(rng, 4),), {})]
+
+
 def _jnp_gelu(x: Any, approximate: bool = True) -> Any:
     return jax.nn.gelu(x, approximate=approximate)
 
@@ -586,9 +763,25 @@ NN = [
         _np_logsumexp,
         jax.scipy.special.logsumexp,
     ),
+    OpInfo(
+        "erf",
+        erf,
+        _erf_samples,
+        lambda x: np.vectorize(math.erf)(np.asarray(x, np.float64)),
+        jax.lax.erf,
+    ),
 ]
 
-OPINFOS: list[OpInfo] = ELEMENTWISE + SHAPE + REDUCTION + LINALG + CREATION + NN
+OPINFOS: list[OpInfo] = (
+    ELEMENTWISE
+    + SHAPE
+    + REDUCTION
+    + LINALG
+    + CREATION
+    + NN
+    + opinfo_conv.CONV_OPS
+    + opinfo_extra.EXTRA_OPS
+)
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.
 assert len({info.id for info in OPINFOS}) == len(OPINFOS), "duplicate OpInfo ids"

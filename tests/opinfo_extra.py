@@ -65,6 +65,7 @@ def _rows() -> list[Any]:
             lambda x, y: bind(FUSED, x, y, body=body)[0],
             lambda rng: [((np.abs(_f32(rng, 3)), _f32(rng, 3)), {})],
             lambda x, y: np.exp(x) * y + 1,
+            jax_ref=lambda x, y: jnp.exp(x) * y + 1,
             skip_unknown=True,
         ),
         OpInfo(
@@ -107,6 +108,7 @@ def _rows() -> list[Any]:
             lambda rng: [((np.abs(_f32(rng, 3)) + 0.5,), {})],
             _numpy_while,
             jax_ref=lambda x: jax.lax.while_loop(lambda v: v.sum() < 100.0, lambda v: v * 2.0, x),
+            skip_gradients="no maximum_iterations: not differentiable (tested in test_control_flow)",
         ),
         OpInfo(
             "scan",

@@ -6,6 +6,7 @@ from typing import Any
 
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.elementwise import cast
+from tracejit.ops.like import sum_like
 from tracejit.ops.reduction import sum as reduce_sum
 from tracejit.types import AVal, is_floating
 
@@ -19,6 +20,10 @@ def unbroadcast(ct: Any, x: Any) -> Any:
     aval = arg_aval("gradient", x)
     if not _takes_gradient(aval):
         return None
+    if not aval.is_fully_known() or not ct.aval.is_fully_known():
+        # An unknown dim may be 1 at run time and so broadcast: reduce to x's run-time shape.
+        ct = sum_like(ct, x)
+        return cast(ct, aval.dtype) if ct.dtype != aval.dtype else ct
     lead = ct.ndim - aval.ndim
     if lead:
         ct = reduce_sum(ct, axis=tuple(range(lead)))

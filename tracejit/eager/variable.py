@@ -72,7 +72,12 @@ class Variable(TensorMethods):
         if builder is not None:
             return builder.read_variable(self)
         self.exposed = True
-        return wrap(self._value)
+        tensor = wrap(self._value)
+        if context.state.tapes:
+            from tracejit.autodiff.tape import notify_variable_read
+
+            notify_variable_read(self, tensor)
+        return tensor
 
     read_value = value
 

@@ -13,7 +13,11 @@ from tracejit.nn.layers import (
     Sequential,
     get_activation,
 )
-from tracejit.nn.losses import mean_squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from tracejit.nn.losses import (
+    mean_squared_error,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)
 from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tracejit.ops.nn import gelu, log_softmax, logsumexp, relu, sigmoid, softmax, softplus
 

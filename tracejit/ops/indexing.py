@@ -8,6 +8,10 @@ trailing full slices are dropped, so equal indexings give equal params (and CSE 
 An integer array in the index becomes a ``:`` in the ``slice`` node followed by a ``take`` node on
 the matching axis of the result. Boolean masks are refused: the result's shape would depend on the
 mask's values, which a graph's avals cannot express.
+
+The gradients of ``take`` and ``slice`` scatter the cotangent back into zeros shaped like the
+input, with the two ops that are their transposes: ``index_add`` (a scatter-add along an axis) and
+``slice_add`` (add into ``x[index]``). Both use the input's run-time shape, so unknown dims work.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from tracejit.errors import OpError, OpTypeError
+from tracejit.errors import OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
-from tracejit.ops.infer import normalize_axis, shape_text
+from tracejit.ops.infer import jax_dtype, normalize_axis, shape_text
+from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.types import AVal, is_integer
@@ -42,6 +47,53 @@ def _infer_take(x: AVal, indices: AVal, *, axis: int | None) -> AVal:
 
 def _take(x: Any, indices: Any, *, axis: int | None) -> Any:
     return jnp.take(x, indices, axis=axis)
+
+
+def _take_vjp(ct: Any, x: Any, indices: Any, *, out: Any, axis: int | None) -> tuple[Any, ...]:
+    if not takes_gradient(x):
+        return None, None
+    from tracejit.ops.creation import zeros_like
+
+    return cast_ct(bind(INDEX_ADD, zeros_like(x), indices, ct, axis=axis), x), None
+
+
+# index_add: take's transpose ---------------------------------------------------------------------
+def _check_updates(op: str, region: AVal, updates: AVal) -> None:
+    """``updates`` must broadcast to the shape of the region of ``x`` it is added into."""
+    lead = region.ndim - updates.ndim
+    if lead < 0 or any(
+        u is not None and r is not None and u not in (1, r)
+        for u, r in zip(updates.shape, region.shape[lead:], strict=True)
+    ):
+        raise ShapeError(
+            op,
+            f"updates of shape {shape_text(updates.shape)} do not broadcast to the indexed "
+            f"region of shape {shape_text(region.shape)}",
+        )
+
+
+def _infer_index_add(x: AVal, indices: AVal, updates: AVal, *, axis: int | None) -> AVal:
+    region = _infer_take(x, indices, axis=axis)
+    _check_updates("index_add", region, updates)
+    dtype, weak = jax_dtype("index_add", _index_add, [x, indices, updates], {"axis": axis})
+    return AVal(x.shape, dtype, weak)
+
+
+def _index_add(x: Any, indices: Any, updates: Any, *, axis: int | None) -> Any:
+    dtype = jnp.result_type(x, updates)
+    x, updates = jnp.asarray(x, dtype), jnp.asarray(updates, dtype)
+    if axis is None:
+        return x.ravel().at[indices].add(updates).reshape(x.shape)
+    return x.at[(slice(None),) * axis + (indices,)].add(updates)
+
+
+def _index_add_vjp(
+    ct: Any, x: Any, indices: Any, updates: Any, *, out: Any, axis: int | None
+) -> tuple[Any, ...]:
+    from tracejit.autodiff.rules import unbroadcast
+
+    gathered = bind(TAKE, ct, indices, axis=axis) if takes_gradient(updates) else None
+    return cast_ct(ct, x), None, None if gathered is None else unbroadcast(gathered, updates)
 
 
 # slice -------------------------------------------------------------------------------------------
@@ -93,8 +145,39 @@ def _slice(x: Any, *, index: tuple[IndexEntry, ...]) -> Any:
     return jnp.asarray(x)[_python_index(index)]
 
 
-TAKE = defop("take", _infer_take, _take)
-SLICE = defop("slice", _infer_slice, _slice)
+def _slice_vjp(ct: Any, x: Any, *, out: Any, index: tuple[IndexEntry, ...]) -> tuple[Any]:
+    if not takes_gradient(x):
+        return (None,)
+    from tracejit.ops.creation import zeros_like
+
+    return (cast_ct(bind(SLICE_ADD, zeros_like(x), ct, index=index), x),)
+
+
+# slice_add: slice's transpose --------------------------------------------------------------------
+def _infer_slice_add(x: AVal, updates: AVal, *, index: tuple[IndexEntry, ...]) -> AVal:
+    _check_updates("slice_add", _infer_slice(x, index=index), updates)
+    dtype, weak = jax_dtype("slice_add", _slice_add, [x, updates], {"index": index})
+    return AVal(x.shape, dtype, weak)
+
+
+def _slice_add(x: Any, updates: Any, *, index: tuple[IndexEntry, ...]) -> Any:
+    dtype = jnp.result_type(x, updates)
+    return jnp.asarray(x, dtype).at[_python_index(index)].add(jnp.asarray(updates, dtype))
+
+
+def _slice_add_vjp(
+    ct: Any, x: Any, updates: Any, *, out: Any, index: tuple[IndexEntry, ...]
+) -> tuple[Any, ...]:
+    from tracejit.autodiff.rules import unbroadcast
+
+    region = bind(SLICE, ct, index=index) if takes_gradient(updates) else None
+    return cast_ct(ct, x), None if region is None else unbroadcast(region, updates)
+
+
+TAKE = defop("take", _infer_take, _take, _take_vjp)
+SLICE = defop("slice", _infer_slice, _slice, _slice_vjp)
+INDEX_ADD = defop("index_add", _infer_index_add, _index_add, _index_add_vjp)
+SLICE_ADD = defop("slice_add", _infer_slice_add, _slice_add, _slice_add_vjp)
 
 
 @locates_errors
@@ -127,6 +210,44 @@ def _gather(op: str, x: Any, indices: Any, axis: int | None, shown_axis: int | N
             where = "the flattened tensor" if axis is None else f"axis {shown}"
             raise OpError(op, f"index {bad.flat[0]} is out of range for {where} of size {dim}")
     return bind(TAKE, x, indices, axis=axis)
+
+
+@locates_errors
+def index_add(x: Any, indices: Any, updates: Any, axis: int | None = None) -> Any:
+    """``x`` with ``updates`` added at integer ``indices`` along ``axis`` (of the flattened ``x``
+    when ``axis`` is None); repeated indices add up. The transpose of ``take``: ``updates`` has
+    the shape ``take(x, indices, axis)`` has (or broadcasts to it).
+
+    >>> import tracejit as tj
+    >>> from tracejit.ops.indexing import index_add
+    >>> index_add(tj.zeros(3), tj.constant([0, 2, 0]), tj.constant([1.0, 2.0, 3.0])).numpy()
+    array([4., 0., 2.], dtype=float32)
+    """
+    if axis is not None:
+        axis = normalize_axis("index_add", axis, arg_aval("index_add", x).ndim)
+    return bind(INDEX_ADD, x, indices, updates, axis=axis)
+
+
+@locates_errors
+def slice_add(x: Any, index: Any, updates: Any) -> Any:
+    """``x`` with ``updates`` added into ``x[index]``, for basic indexes (ints, slices, None,
+    ``...``): the transpose of ``x[index]``.
+
+    >>> import tracejit as tj
+    >>> from tracejit.ops.indexing import slice_add
+    >>> slice_add(tj.zeros((2, 3)), (1, slice(None, None, 2)), 5.0).numpy()
+    array([[0., 0., 0.],
+           [5., 0., 5.]], dtype=float32)
+    """
+    aval = arg_aval("slice_add", x)
+    entries = [_parse_entry(entry) for entry in (index if isinstance(index, tuple) else (index,))]
+    if any(entry[0] == "array" for entry in entries):
+        raise OpError("slice_add", "takes basic indexes only; use index_add for integer arrays")
+    basic = _expand_ellipsis(aval, entries)
+    _check_ints(aval, basic)
+    while basic and basic[-1] == FULL_SLICE:
+        basic.pop()
+    return bind(SLICE_ADD, x, updates, index=tuple(basic))
 
 
 # getitem -----------------------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 Output dtypes follow jax.numpy's promotion (asked of jax itself); contraction mismatches name
 both shapes and the two dims that differ.
+
+Gradients are matrix products again: for ``z = x @ y``, ``dx = dz @ y^T`` and ``dy = x^T @ dz``,
+with 1-D operands treated as a row (left) or column (right) and the cotangents of broadcast batch
+dims summed back to each operand's shape.
 """
 
 from __future__ import annotations
@@ -11,8 +15,13 @@ from typing import Any
 import jax.numpy as jnp
 
 from tracejit.errors import ShapeError
+from tracejit.ops.arguments import arg_aval
+from tracejit.ops.elementwise import multiply
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, shape_text
+from tracejit.ops.like import takes_gradient
+from tracejit.ops.reduction import sum as reduce_sum
 from tracejit.ops.registry import bind, defop
+from tracejit.ops.shape import EXPAND_DIMS, SQUEEZE, TRANSPOSE
 from tracejit.types import AVal
 
 
@@ -63,8 +72,64 @@ def _infer_dot(x: AVal, y: AVal) -> AVal:
     return AVal(x.shape[:-1] + y.shape[:-2] + y.shape[-1:], dtype, weak)
 
 
-MATMUL = defop("matmul", _infer_matmul, jnp.matmul)
-DOT = defop("dot", _infer_dot, jnp.dot)
+def _unbroadcast(ct: Any, x: Any) -> Any:
+    from tracejit.autodiff.rules import unbroadcast
+
+    return unbroadcast(ct, x)
+
+
+def _swap_last(t: Any) -> Any:
+    """The matrix transpose of a (batch of) matrices."""
+    axes = tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2)
+    return bind(TRANSPOSE, t, axes=axes)
+
+
+def _matrix(t: Any, ndim: int, axis: int) -> Any:
+    """A 1-D operand as a matrix: a size-1 dim inserted at ``axis`` (-2 for a row, -1 for a
+    column); N-D operands are left as they are."""
+    return t if ndim > 1 else bind(EXPAND_DIMS, t, axes=(axis % 2,))
+
+
+def _matmul_vjp(ct: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
+    x_ndim, y_ndim = arg_aval("matmul", x).ndim, arg_aval("matmul", y).ndim
+    # Restore the dims matmul removed for 1-D operands, so ct is a (batch of) matrices.
+    added = (() if x_ndim > 1 else (-2,)) + (() if y_ndim > 1 else (-1,))
+    if added:
+        ct = bind(EXPAND_DIMS, ct, axes=tuple(a % (ct.ndim + len(added)) for a in added))
+    dx = dy = None
+    if takes_gradient(x):
+        dx = matmul(ct, _swap_last(_matrix(y, y_ndim, -1)))
+        dx = dx if x_ndim > 1 else bind(SQUEEZE, dx, axes=(dx.ndim - 2,))
+        dx = _unbroadcast(dx, x)
+    if takes_gradient(y):
+        dy = matmul(_swap_last(_matrix(x, x_ndim, -2)), ct)
+        dy = dy if y_ndim > 1 else bind(SQUEEZE, dy, axes=(dy.ndim - 1,))
+        dy = _unbroadcast(dy, y)
+    return dx, dy
+
+
+def _dot_vjp(ct: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
+    x_ndim, y_ndim = arg_aval("dot", x).ndim, arg_aval("dot", y).ndim
+    if x_ndim == 0 or y_ndim == 0:  # a scalar operand: dot is multiply
+        return _unbroadcast(multiply(ct, y), x), _unbroadcast(multiply(ct, x), y)
+    if x_ndim == 1 or y_ndim <= 2:  # the cases where dot and matmul agree
+        return _matmul_vjp(ct, x, y, out=out)
+    # x: A + (k,), y: B + (k, m), ct: A + B + (m,). Contract by broadcasting products, which
+    # works whatever dims are unknown (at the cost of an A + B + (k, m) intermediate).
+    a, b = x_ndim - 1, y_ndim - 2
+    ct_k = bind(EXPAND_DIMS, ct, axes=(a + b,))  # A + B + (1, m)
+    dx = dy = None
+    if takes_gradient(x):
+        dx = reduce_sum(multiply(ct_k, y), axis=tuple(range(a, a + b)) + (a + b + 1,))
+        dx = _unbroadcast(dx, x)
+    if takes_gradient(y):
+        x_k = bind(EXPAND_DIMS, x, axes=tuple(range(a, a + b)) + (a + b + 1,))
+        dy = _unbroadcast(reduce_sum(multiply(ct_k, x_k), axis=tuple(range(a))), y)
+    return dx, dy
+
+
+MATMUL = defop("matmul", _infer_matmul, jnp.matmul, _matmul_vjp)
+DOT = defop("dot", _infer_dot, jnp.dot, _dot_vjp)
 
 
 def matmul(x: Any, y: Any) -> Any:

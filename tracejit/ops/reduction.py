@@ -4,10 +4,16 @@ Every reduction takes params ``axes`` (a sorted tuple of non-negative axes, norm
 public function from the input's rank) and ``keepdims``. Output dtypes come from jax itself
 (``sum`` of bool or int32 is int32, ``mean`` of ints is float32, ``argmax`` is int32, ``any`` is
 bool), so they always match jax.numpy.
+
+Gradients: ``sum`` and ``mean`` broadcast the cotangent back over the reduced axes; ``max`` and
+``min`` split it equally between all the elements equal to the result (ties share, as in jax);
+``prod`` gives each element the product of the others, exactly even when inputs hold zeros (the
+second derivative at inputs with zeros may differ from jax's where two or more are zero).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,9 +21,12 @@ import jax.numpy as jnp
 
 from tracejit.errors import OpError, OpTypeError
 from tracejit.ops.arguments import arg_aval, locates_errors
+from tracejit.ops.elementwise import cast, divide, equal, multiply, where
 from tracejit.ops.infer import jax_dtype, normalize_axes, shape_text
+from tracejit.ops.like import broadcast_like, cast_ct, takes_gradient
 from tracejit.ops.registry import OpDef, bind, defop
-from tracejit.types import AVal
+from tracejit.ops.shape import EXPAND_DIMS, broadcast_to
+from tracejit.types import AVal, float32, int32
 
 Axis = int | Sequence[int] | None
 
@@ -86,10 +95,13 @@ def _arg_infer(name: str, impl: Callable[..., Any]) -> Callable[..., AVal]:
     return infer
 
 
-def _defreduction(name: str, function: Callable[..., Any], **flags: Any) -> OpDef:
+def _defreduction(
+    name: str, function: Callable[..., Any], vjp: Callable[..., Any] | None = None, **flags: Any
+) -> OpDef:
     impl = _reducer(function)
     needs_elements = flags.pop("needs_elements", False)
-    return defop(name, reduction_infer(name, impl, needs_elements=needs_elements), impl, **flags)
+    infer = reduction_infer(name, impl, needs_elements=needs_elements)
+    return defop(name, infer, impl, vjp, **flags)
 
 
 def _defarg(name: str, function: Callable[..., Any]) -> OpDef:
@@ -97,11 +109,71 @@ def _defarg(name: str, function: Callable[..., Any]) -> OpDef:
     return defop(name, _arg_infer(name, impl), impl, differentiable=False)
 
 
-SUM = _defreduction("sum", jnp.sum)
-MEAN = _defreduction("mean", jnp.mean)
-MAX = _defreduction("max", jnp.max, needs_elements=True)
-MIN = _defreduction("min", jnp.min, needs_elements=True)
-PROD = _defreduction("prod", jnp.prod)
+# VJP rules ---------------------------------------------------------------------------------------
+def keep_reduced_dims(t: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """A reduction's result (or cotangent) with the reduced axes as size-1 dims, so that it
+    broadcasts against the input."""
+    return t if keepdims or not axes else bind(EXPAND_DIMS, t, axes=axes)
+
+
+def broadcast_back(t: Any, x: Any, axes: tuple[int, ...]) -> Any:
+    """``t`` (reduced axes kept as size 1) broadcast to the shape of the reduction's input."""
+    dims = arg_aval("gradient", x).shape
+    if None in (dims[a] for a in axes):  # the reduced size is only known at run time
+        return broadcast_like(t, x)
+    return broadcast_to(t, dims)  # an unknown dim left in ``dims`` keeps t's (matching) size
+
+
+def _sum_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool) -> tuple[Any]:
+    if not takes_gradient(x):
+        return (None,)
+    return (cast_ct(broadcast_back(keep_reduced_dims(ct, axes, keepdims), x, axes), x),)
+
+
+def _mean_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool) -> tuple[Any]:
+    if not takes_gradient(x):
+        return (None,)
+    from tracejit.ops.creation import ones_like
+
+    ct = keep_reduced_dims(ct, axes, keepdims)
+    dims = arg_aval("mean", x).shape
+    if None in (dims[a] for a in axes):
+        count = sum(ones_like(x, float32), axis=axes, keepdims=True)
+        ct = divide(ct, count)  # in float32 at least: a float16 count overflows at 65504
+    else:
+        count = math.prod(dims[a] for a in axes)  # type: ignore[misc]
+        ct = multiply(ct, 1.0 / count if count else 0.0)
+    return (cast_ct(broadcast_back(ct, x, axes), x),)
+
+
+def _chooser_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool) -> tuple[Any]:
+    """max/min: the cotangent is shared equally by the elements equal to the result."""
+    if not takes_gradient(x):
+        return (None,)
+    hits = cast(equal(x, keep_reduced_dims(out, axes, keepdims)), ct.dtype)
+    share = divide(keep_reduced_dims(ct, axes, keepdims), sum(hits, axis=axes, keepdims=True))
+    return (cast_ct(multiply(hits, share), x),)
+
+
+def _prod_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: bool) -> tuple[Any]:
+    """Each element's gradient is the product of the others: ``out / x`` where x is not zero; at
+    a zero, the product of the nonzero elements if it is the only zero, else 0."""
+    if not takes_gradient(x):
+        return (None,)
+    zero = equal(x, 0)
+    zeros = sum(cast(zero, int32), axis=axes, keepdims=True)
+    safe = where(zero, 1, x)
+    others = prod(safe, axis=axes, keepdims=True)
+    at_zero = where(equal(zeros, 1), others, 0)
+    grad = where(zero, at_zero, divide(keep_reduced_dims(out, axes, keepdims), safe))
+    return (cast_ct(multiply(keep_reduced_dims(ct, axes, keepdims), grad), x),)
+
+
+SUM = _defreduction("sum", jnp.sum, _sum_vjp)
+MEAN = _defreduction("mean", jnp.mean, _mean_vjp)
+MAX = _defreduction("max", jnp.max, _chooser_vjp, needs_elements=True)
+MIN = _defreduction("min", jnp.min, _chooser_vjp, needs_elements=True)
+PROD = _defreduction("prod", jnp.prod, _prod_vjp)
 ANY = _defreduction("any", jnp.any, differentiable=False)
 ALL = _defreduction("all", jnp.all, differentiable=False)
 ARGMAX = _defarg("argmax", jnp.argmax)

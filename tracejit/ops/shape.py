@@ -18,8 +18,9 @@ import numpy as np
 
 from tracejit.errors import OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, locates_errors
-from tracejit.ops.indexing import getitem, take
+from tracejit.ops.indexing import FULL_SLICE, SLICE, getitem, take
 from tracejit.ops.infer import jax_dtype, normalize_axes, normalize_axis, shape_text
+from tracejit.ops.like import cast_ct, reshape_like, split_like, sum_like
 from tracejit.ops.registry import bind, defop
 from tracejit.types import AVal
 
@@ -50,6 +51,11 @@ def _transpose(x: Any, *, axes: tuple[int, ...]) -> Any:
     return jnp.transpose(x, axes)
 
 
+def _transpose_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...]) -> tuple[Any]:
+    inverse = tuple(int(a) for a in np.argsort(axes))
+    return (cast_ct(bind(TRANSPOSE, ct, axes=inverse), x),)
+
+
 # reshape -----------------------------------------------------------------------------------------
 def _infer_reshape(x: AVal, *, shape: tuple[int, ...]) -> AVal:
     def fail(why: str) -> OpError:
@@ -78,6 +84,15 @@ def _infer_reshape(x: AVal, *, shape: tuple[int, ...]) -> AVal:
 
 def _reshape(x: Any, *, shape: tuple[int, ...]) -> Any:
     return jnp.reshape(x, shape)
+
+
+def _reshape_vjp(ct: Any, x: Any, *, out: Any, shape: tuple[int, ...]) -> tuple[Any]:
+    dims = arg_aval("reshape", x).shape
+    if dims.count(None) > 1 or (None in dims and 0 in dims):
+        # No static shape names x's shape (a -1 can stand for one unknown dim only).
+        return (cast_ct(reshape_like(ct, x), x),)
+    back = tuple(-1 if d is None else d for d in dims)
+    return (cast_ct(bind(RESHAPE, ct, shape=back), x),)
 
 
 # broadcast_to ------------------------------------------------------------------------------------
@@ -117,6 +132,18 @@ def _broadcast_to(x: Any, *, shape: tuple[int | None, ...]) -> Any:
     )
 
 
+def _broadcast_to_vjp(ct: Any, x: Any, *, out: Any, shape: tuple[int | None, ...]) -> tuple[Any]:
+    from tracejit.autodiff.rules import unbroadcast
+
+    dims = arg_aval("broadcast_to", x).shape
+    offset = len(shape) - len(dims)
+    # An unknown input dim broadcast to a known size n is n or 1 at run time: only the run-time
+    # shapes can tell whether to sum over it.
+    if any(d is None and shape[offset + i] is not None for i, d in enumerate(dims)):
+        return (cast_ct(sum_like(ct, x), x),)
+    return (unbroadcast(ct, x),)
+
+
 # expand_dims / squeeze ---------------------------------------------------------------------------
 def _infer_expand_dims(x: AVal, *, axes: tuple[int, ...]) -> AVal:
     normalize_axes("expand_dims", axes, x.ndim + len(axes))
@@ -127,6 +154,10 @@ def _infer_expand_dims(x: AVal, *, axes: tuple[int, ...]) -> AVal:
 
 def _expand_dims(x: Any, *, axes: tuple[int, ...]) -> Any:
     return jnp.expand_dims(x, axes)
+
+
+def _expand_dims_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...]) -> tuple[Any]:
+    return (cast_ct(bind(SQUEEZE, ct, axes=axes), x),)
 
 
 def _infer_squeeze(x: AVal, *, axes: tuple[int, ...]) -> AVal:
@@ -143,6 +174,10 @@ def _infer_squeeze(x: AVal, *, axes: tuple[int, ...]) -> AVal:
 
 def _squeeze(x: Any, *, axes: tuple[int, ...]) -> Any:
     return jnp.squeeze(x, axes)
+
+
+def _squeeze_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...]) -> tuple[Any]:
+    return (cast_ct(bind(EXPAND_DIMS, ct, axes=axes), x),)
 
 
 # concatenate / stack / split ---------------------------------------------------------------------
@@ -190,6 +225,18 @@ def _concatenate(*xs: Any, axis: int) -> Any:
     return jnp.concatenate(xs, axis=axis)
 
 
+def _concatenate_vjp(ct: Any, *xs: Any, out: Any, axis: int) -> tuple[Any, ...]:
+    sizes = [arg_aval("concatenate", x).shape[axis] for x in xs]
+    if len(xs) == 1:
+        pieces: tuple[Any, ...] = (ct,)
+    elif None in sizes:  # where the pieces start is only known at run time
+        pieces = split_like(ct, xs, axis)
+    else:
+        bounds = tuple(int(b) for b in np.cumsum(sizes)[:-1])
+        pieces = bind(SPLIT, ct, indices_or_sections=bounds, axis=axis)
+    return tuple(cast_ct(piece, x) for piece, x in zip(pieces, xs, strict=True))
+
+
 def _infer_stack(*xs: AVal, axis: int) -> AVal:
     normalize_axis("stack", axis, _check_ranks("stack", xs, 0) + 1)
     shape = _merge_dims("stack", xs, None)
@@ -200,6 +247,11 @@ def _infer_stack(*xs: AVal, axis: int) -> AVal:
 
 def _stack(*xs: Any, axis: int) -> Any:
     return jnp.stack(xs, axis=axis)
+
+
+def _stack_vjp(ct: Any, *xs: Any, out: Any, axis: int) -> tuple[Any, ...]:
+    lead = (FULL_SLICE,) * axis
+    return tuple(cast_ct(bind(SLICE, ct, index=(*lead, ("int", i))), x) for i, x in enumerate(xs))
 
 
 def _infer_split(
@@ -229,14 +281,20 @@ def _split(x: Any, *, indices_or_sections: int | tuple[int, ...], axis: int) -> 
     return tuple(jnp.split(x, indices_or_sections, axis=axis))
 
 
-TRANSPOSE = defop("transpose", _infer_transpose, _transpose)
-RESHAPE = defop("reshape", _infer_reshape, _reshape)
-BROADCAST_TO = defop("broadcast_to", _infer_broadcast_to, _broadcast_to)
-EXPAND_DIMS = defop("expand_dims", _infer_expand_dims, _expand_dims)
-SQUEEZE = defop("squeeze", _infer_squeeze, _squeeze)
-CONCATENATE = defop("concatenate", _infer_concatenate, _concatenate)
-STACK = defop("stack", _infer_stack, _stack)
-SPLIT = defop("split", _infer_split, _split, multiple_results=True)
+def _split_vjp(
+    ct: tuple[Any, ...], x: Any, *, out: Any, indices_or_sections: Any, axis: int
+) -> tuple[Any]:
+    return (cast_ct(bind(CONCATENATE, *ct, axis=axis), x),)
+
+
+TRANSPOSE = defop("transpose", _infer_transpose, _transpose, _transpose_vjp)
+RESHAPE = defop("reshape", _infer_reshape, _reshape, _reshape_vjp)
+BROADCAST_TO = defop("broadcast_to", _infer_broadcast_to, _broadcast_to, _broadcast_to_vjp)
+EXPAND_DIMS = defop("expand_dims", _infer_expand_dims, _expand_dims, _expand_dims_vjp)
+SQUEEZE = defop("squeeze", _infer_squeeze, _squeeze, _squeeze_vjp)
+CONCATENATE = defop("concatenate", _infer_concatenate, _concatenate, _concatenate_vjp)
+STACK = defop("stack", _infer_stack, _stack, _stack_vjp)
+SPLIT = defop("split", _infer_split, _split, _split_vjp, multiple_results=True)
 
 
 @locates_errors
