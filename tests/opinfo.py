@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import opinfo_conv
+import opinfo_debug
+import opinfo_distribute
 import opinfo_extra
 
 import tracejit as tj
@@ -781,6 +783,8 @@ OPINFOS: list[OpInfo] = (
     + NN
     + opinfo_conv.CONV_OPS
     + opinfo_extra.EXTRA_OPS
+    + opinfo_distribute.DISTRIBUTE_OPS
+    + opinfo_debug.DEBUG_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

@@ -412,6 +412,7 @@ class TestThreads:
         for r in results:
             np.testing.assert_allclose(r, np.exp(np.arange(16, dtype=np.float32)) + 1, rtol=1e-6)
 
+    @pytest.mark.filterwarnings("ignore:.*was traced 5 times")  # retracing is the point here
     def test_different_signatures_from_many_threads(self):
         f = tj.function(lambda x: x * x)
         errors = []

@@ -18,6 +18,7 @@ from tracejit.eager.variable import Variable
 from tracejit.autodiff.tape import GradientTape
 from tracejit.autodiff.functional import custom_gradient, grad, value_and_grad
 from tracejit.ops.control import cond, fori_loop, scan, switch, while_loop
+from tracejit.ops.debug import print
 from tracejit.ops.creation import (
     arange,
     eye,
@@ -81,7 +82,11 @@ from tracejit.ops.shape import (
 )
 from tracejit.module import Module
 from tracejit import nn, optim, random
+from tracejit import distribute
 from tracejit.tracing.function import ConcreteFunction, Function, function
+from tracejit import autograph, saved, train
+from tracejit.autograph import range
+from tracejit.tracing.retracing import explain
 from tracejit.tracing.tracer import Tracer
 from tracejit.types import (
     AVal,

@@ -2,7 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterable
+
+LOG_EVENTS = ("trace", "compile", "retrace", "cache")
+RETRACE_MODES = ("warn", "off", "error")
+
+# Traces, compiles, retraces and cache hits are logged here (``tj.config.set_log``).
+logger = logging.getLogger("tracejit")
+
+
+def _parse_log(events: str | Iterable[str] | None) -> frozenset[str]:
+    if events is None:
+        return frozenset()
+    names = events.replace(";", ",").split(",") if isinstance(events, str) else list(events)
+    chosen = {name.strip().lower() for name in names if name.strip()}
+    if "all" in chosen:
+        return frozenset(LOG_EVENTS)
+    unknown = sorted(chosen - set(LOG_EVENTS))
+    if unknown:
+        raise ValueError(
+            f"unknown log event(s) {', '.join(unknown)}; choose from {', '.join(LOG_EVENTS)} "
+            "or 'all'"
+        )
+    return frozenset(chosen)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 class _Config:
@@ -11,6 +39,11 @@ class _Config:
         self.fold_limit = 1 << 16  # elements: larger results are not constant-folded
         self.unsafe_rewrites = False
         self.dump_dir: str | None = os.environ.get("TRACEJIT_DUMP_IR") or None
+        self.retrace_warning = "warn"
+        self.full_traceback = _env_flag("TRACEJIT_FULL_TRACEBACK")
+        self.log: frozenset[str] = frozenset()
+        # Read by the cached-call hot path: one attribute, so it is a plain bool.
+        self.log_cache = False
 
 
 _config = _Config()
@@ -62,3 +95,88 @@ def dump_ir(directory: str | None) -> None:
 
 def dump_directory() -> str | None:
     return _config.dump_dir
+
+
+def set_retrace_warning(mode: str) -> None:
+    """What happens when a ``tj.function`` is traced 5 times within its last 10 calls:
+    ``"warn"`` (the default: a ``RetracingWarning`` naming the argument that keeps changing),
+    ``"off"``, or ``"error"`` (a ``RetracingError`` — strict retracing, for CI). The
+    environment variable ``TRACEJIT_RETRACE_WARNING=error`` does the same at import.
+
+    >>> import tracejit as tj
+    >>> tj.config.set_retrace_warning("error")
+    >>> tj.config.retrace_warning()
+    'error'
+    >>> tj.config.set_retrace_warning("warn")
+    """
+    if mode not in RETRACE_MODES:
+        raise ValueError(f"retrace warning mode must be one of {RETRACE_MODES}, got {mode!r}")
+    _config.retrace_warning = mode
+
+
+def retrace_warning() -> str:
+    """The mode set by ``set_retrace_warning``."""
+    return _config.retrace_warning
+
+
+def set_log(events: str | Iterable[str] | None) -> None:
+    """Log these events through Python's ``logging`` (logger ``"tracejit"``, level INFO):
+    ``"trace"`` (each trace, with trace and optimization times), ``"compile"`` (each first
+    call, with its compile time), ``"retrace"`` (what changed), ``"cache"`` (cache hits), or
+    ``"all"``; a comma-separated string or a list. ``None`` or ``""`` turns logging off. The
+    environment variable ``TRACEJIT_LOG=trace,compile`` does the same at import.
+
+    When no logging handler is configured, one printing to stderr is added.
+
+    >>> import tracejit as tj
+    >>> tj.config.set_log("trace,retrace")
+    >>> sorted(tj.config.log_events())
+    ['retrace', 'trace']
+    >>> tj.config.set_log(None)
+    """
+    chosen = _parse_log(events)
+    _config.log = chosen
+    _config.log_cache = "cache" in chosen
+    if chosen:
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+        if not logger.hasHandlers():
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("tracejit: %(message)s"))
+            logger.addHandler(handler)
+
+
+def log_events() -> frozenset[str]:
+    """The events being logged (see ``set_log``)."""
+    return _config.log
+
+
+def logging_enabled(event: str) -> bool:
+    return event in _config.log
+
+
+def set_full_traceback(enabled: bool = True) -> None:
+    """Keep tracejit's own frames in the tracebacks of errors raised while tracing and running
+    compiled functions (they are trimmed by default, so the traceback shows your code). The
+    environment variable ``TRACEJIT_FULL_TRACEBACK=1`` does the same."""
+    _config.full_traceback = bool(enabled)
+
+
+def full_traceback() -> bool:
+    """Whether ``set_full_traceback(True)`` (or ``TRACEJIT_FULL_TRACEBACK=1``) is in force."""
+    return _config.full_traceback
+
+
+def _from_environment() -> None:
+    import warnings
+
+    try:
+        if os.environ.get("TRACEJIT_LOG"):
+            set_log(os.environ["TRACEJIT_LOG"])
+        if os.environ.get("TRACEJIT_RETRACE_WARNING"):
+            set_retrace_warning(os.environ["TRACEJIT_RETRACE_WARNING"].strip().lower())
+    except ValueError as err:  # a typo in the environment should not make import fail
+        warnings.warn(f"tracejit: ignoring the environment setting: {err}", stacklevel=2)
+
+
+_from_environment()

@@ -3,6 +3,8 @@ in the user's code (``iris.py:31 in forward: h = x @ w + b``)."""
 
 from __future__ import annotations
 
+import os
+import types
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,3 +65,59 @@ class SignatureError(TracejitError, TypeError):
 def with_location(message: str, loc: SourceLoc | None) -> str:
     """Append ``at file:line in fn: source`` to a message."""
     return _with_location(message, loc)
+
+
+class RetracingError(TracejitError):
+    """A ``tj.function`` retraced too often while ``tj.config.set_retrace_warning("error")``
+    is in force (strict retracing)."""
+
+
+class RetracingWarning(UserWarning):
+    """A ``tj.function`` was traced 5 times within its last 10 calls."""
+
+
+class ExecutionError(TracejitError, RuntimeError):
+    """jax or XLA failed while running a compiled function (after it was traced and lowered)."""
+
+
+class GraphvizNotFoundError(TracejitError, RuntimeError):
+    """Rendering a graph needs the Graphviz ``dot`` program, which is not installed."""
+
+
+# Tracebacks --------------------------------------------------------------------------------------
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def is_internal_frame(filename: str) -> bool:
+    """Whether a traceback frame's file is part of the tracejit package."""
+    return filename.startswith(_PACKAGE_DIR)
+
+
+def trim_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` without the frames of tracejit's own files (the user's frames, in order)."""
+    kept = []
+    while tb is not None:
+        if not is_internal_frame(tb.tb_frame.f_code.co_filename):
+            kept.append(tb)
+        tb = tb.tb_next
+    trimmed = None
+    for entry in reversed(kept):
+        trimmed = types.TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return trimmed
+
+
+def trimmed(err: BaseException) -> BaseException:
+    """``err`` (and the errors it chains to) with tracejit's frames trimmed from its traceback,
+    unless ``tj.config.set_full_traceback(True)`` or ``TRACEJIT_FULL_TRACEBACK=1``. Re-raise it
+    with ``raise trimmed(err)``: the raising frame is then the only tracejit frame left."""
+    from tracejit import config
+
+    if config.full_traceback():
+        return err
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = trim_traceback(current.__traceback__)
+        current = current.__cause__ or current.__context__
+    return err

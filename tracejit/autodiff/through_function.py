@@ -47,9 +47,11 @@ def record_call(concrete: ConcreteFunction, leaves: list[Any], canonical: Sequen
 
 
 def make_backward(concrete: ConcreteFunction) -> Function[..., Any]:
+    from tracejit.ops.debug import without_prints
     from tracejit.tracing.function import Function
 
-    graph = concrete.ir_unoptimized  # every op of the traced graph has a VJP rule
+    # Every op of the traced graph has a VJP rule; prints ran in the forward call already.
+    graph = without_prints(concrete.ir_unoptimized)
 
     def backward(inputs: list[Any], state: list[Any], cts: list[Any]) -> list[Any]:
         with GradientTape(watch_accessed_variables=False) as tape:

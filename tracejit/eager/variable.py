@@ -60,6 +60,9 @@ class Variable(TensorMethods):
         self.name = name if name is not None else f"Variable_{next(_names)}"
         self.trainable = bool(trainable)
         self.exposed = False  # an eager read handed out the buffer: do not donate it
+        strategy = context.state.strategy
+        if strategy is not None:  # created under `with strategy.scope()`: lay it out on its mesh
+            self._value = strategy.place_variable(self)
 
     @property
     def aval(self) -> AVal:
@@ -108,6 +111,9 @@ class Variable(TensorMethods):
             builder.assign_variable(self, value)
             return self
         array = self._checked(value, "assign")
+        layout = self._value.sharding
+        if len(layout.device_set) > 1 and array.sharding != layout:
+            array = jax.device_put(array, layout)  # a distributed variable keeps its layout
         self._value = array
         self.exposed = False
         return self

@@ -10,8 +10,10 @@ Derived facts (users of a value, liveness) are computed by functions, never stor
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -117,6 +119,19 @@ class Graph:
 
         return format_graph(self, source=source, types=types, max_const=max_const)
 
+    def to_dot(self, *, max_label: int = 48) -> str:
+        """Graphviz DOT text of the graph (nested graphs as clusters); see ``tracejit.ir.dot``."""
+        from tracejit.ir.dot import to_dot
+
+        return to_dot(self, max_label=max_label)
+
+    def render(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Draw the graph to ``path`` (svg, png or pdf; by default the path's suffix) with the
+        Graphviz ``dot`` program, which must be installed (``apt-get install graphviz``)."""
+        from tracejit.ir.dot import render
+
+        return render(self, path, format)
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython display
         printer.text(str(self))
 
@@ -186,12 +201,20 @@ def users(graph: Graph) -> dict[Value, list[Node]]:
     return result
 
 
+def has_effects(node: Node) -> bool:
+    """Whether running ``node`` does more than compute its outputs: an impure op (a print), or
+    a node whose nested graphs hold one (a loop that prints)."""
+    if not node.op.pure:
+        return True
+    return any(has_effects(inner) for _, body in nested_graphs(node) for inner in body.nodes)
+
+
 def live_nodes(graph: Graph) -> list[Node]:
-    """Nodes whose outputs reach the graph outputs, or that have effects (impure ops)."""
+    """Nodes whose outputs reach the graph outputs, or that have effects (``has_effects``)."""
     live: set[Value] = set(graph.outputs) | set(graph.state_outputs)
     kept: list[Node] = []
     for node in reversed(graph.nodes):
-        if not node.op.pure or any(out in live for out in node.outputs):
+        if any(out in live for out in node.outputs) or has_effects(node):
             kept.append(node)
             live.update(node.inputs)
     kept.reverse()

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from tracejit.ir.graph import Graph, Node, Value, nested_graphs
 from tracejit.types import AVal, short_name
 
 COMMENT_COLUMN = 48
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.+\-]+")
 
 
 def format_aval(aval: AVal) -> str:
@@ -41,6 +44,8 @@ def format_param(value: Any) -> str:
         return repr(value)
     if isinstance(value, Graph):
         return f"{{{value.name}}}"
+    if isinstance(value, str) and not _PLAIN_TEXT.fullmatch(value):
+        return json.dumps(value)  # quoted, with escapes, so one node stays one line
     return str(value)
 
 
@@ -74,13 +79,21 @@ def format_node(node: Node, *, types: bool = True) -> str:
     if node.params:
         params = "[" + ", ".join(f"{k}={format_param(v)}" for k, v in node.params.items()) + "]"
     args = ", ".join(f"%{v.id}" for v in node.inputs)
-    return f"{outs} = {node.op.name}{params}{' ' if args else ''}{args}"
+    assign = f"{outs} = " if outs else ""  # an effect (print) defines no values
+    return f"{assign}{node.op.name}{params}{' ' if args else ''}{args}"
 
 
 def _with_comment(text: str, comment: str | None) -> str:
     if not comment:
         return text
     return f"{text.ljust(COMMENT_COLUMN - 2)}  # {comment}"
+
+
+def _sharding(graph: Graph, kind: str, index: int) -> str:
+    """`` @P(data,none)`` where tj.distribute noted a sharding for an input, output or state."""
+    notes = graph.metadata.get("shardings")
+    text = notes[kind][index] if notes else None
+    return f" @{text}" if text else ""
 
 
 def format_graph(
@@ -93,13 +106,21 @@ def format_graph(
 ) -> str:
     """The whole graph as text, with a header naming the stages that produced it."""
     lines = [f"{indent}# {graph.name}  [{' -> '.join(graph.provenance)}]"]
-    ins = ", ".join(_value_decl(v, True) for v in graph.inputs)
-    outs = [format_aval(v.aval) for v in graph.outputs]
+    mesh = graph.metadata.get("shardings", {}).get("mesh")
+    if mesh:
+        lines.append(f"{indent}# mesh: {mesh}")
+    ins = ", ".join(
+        _value_decl(v, True) + _sharding(graph, "inputs", i) for i, v in enumerate(graph.inputs)
+    )
+    outs = [
+        format_aval(v.aval) + _sharding(graph, "outputs", i) for i, v in enumerate(graph.outputs)
+    ]
     result = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ")"
     lines.append(f"{indent}func {graph.name}({ins}) -> {result} {{")
     inner = indent + "  "
-    for value, name in zip(graph.state, graph.state_names):
-        lines.append(f"{inner}state {_value_decl(value, types)} = variable {name}")
+    for i, (value, name) in enumerate(zip(graph.state, graph.state_names)):
+        at = _sharding(graph, "state", i)
+        lines.append(f"{inner}state {_value_decl(value, types)} = variable {name}{at}")
     for value, array in graph.consts:
         lines.append(f"{inner}{_value_decl(value, types)} = const {format_const(array, max_const)}")
     for node in graph.nodes:
@@ -107,9 +128,10 @@ def format_graph(
         lines.append(_with_comment(inner + format_node(node, types=types), comment))
         for name, sub in nested_graphs(node):
             lines.append(f"{inner}  {name}:")
-            lines.append(
-                format_graph(sub, source=source, types=types, max_const=max_const, indent=inner + "    ")
+            nested = format_graph(
+                sub, source=source, types=types, max_const=max_const, indent=inner + "    "
             )
+            lines.append(nested)
     for i in graph.updated_state():
         lines.append(f"{inner}assign %{graph.state[i].id} <- %{graph.state_outputs[i].id}")
     lines.append(f"{inner}return " + ", ".join(f"%{v.id}" for v in graph.outputs))

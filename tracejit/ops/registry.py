@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tracejit.errors import OpError
+from tracejit.errors import OpError, TracejitError, trimmed
 from tracejit.tracing import context
 from tracejit.types import AVal
 
@@ -108,7 +108,11 @@ def bind(op: OpDef, *args: Any, **params: Any) -> Any:
     if builder is not None:
         out = builder.emit(op, args, params)
     else:
-        out = eager_execute(op, args, params)
+        try:  # free in Python 3.11+ unless it raises
+            out = eager_execute(op, args, params)
+        except TracejitError as err:  # the user's line is in the message; drop our frames
+            trimmed(err)
+            raise
     if state.tapes:
         record_on_tapes(op, args, params, out)
     return out

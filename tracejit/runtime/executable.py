@@ -3,7 +3,9 @@ current values of the variables it uses), write assigned variables back, and reb
 function's output structure with eager tensors.
 
 ``run`` is the cached-call hot path: a closure specialized at construction so that a call costs
-one jax.jit dispatch plus wrapping the outputs.
+one jax.jit dispatch plus wrapping the outputs. The first call goes through ``_first_run``
+instead, which times jax's lowering and XLA's compile (``compile_seconds``) and then installs
+the fast closure.
 
 Donation: the buffers of variables the graph assigns are donated to XLA, so an update needs no
 second copy of the parameters. A variable whose buffer an eager read handed out
@@ -12,15 +14,18 @@ second copy of the parameters. A variable whose buffer an eager read handed out
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 
+from tracejit import config
 from tracejit.eager.tensor import wrap
 from tracejit.eager.variable import Variable
 from tracejit.ir.graph import Graph
 from tracejit.lowering.to_jax import graph_to_function
+from tracejit.runtime.sharding import jit_options
 from tracejit.tracing.signature import unflatten
 from tracejit.types import AVal
 
@@ -28,7 +33,14 @@ from tracejit.types import AVal
 class Executable:
     """``executable.run(leaves)`` runs the graph on the flat tensor leaves of a call."""
 
-    def __init__(self, graph: Graph, out_structure: Any, variables: Sequence[Variable]) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        out_structure: Any,
+        variables: Sequence[Variable],
+        in_shardings: Sequence[Any] | None = None,
+        out_shardings: Sequence[Any] | None = None,
+    ) -> None:
         self.graph = graph
         self.variables = tuple(variables)
         fn, self.const_args = graph_to_function(graph)
@@ -36,15 +48,38 @@ class Executable:
         self.updated_variables = tuple(self.variables[i] for i in updated)
         first_state = len(graph.inputs)
         self.donated_argnums = tuple(first_state + i for i in updated)
-        self.jitted = jax.jit(fn)
+        # Shardings (tj.distribute): the given ones; variables spanning devices keep theirs.
+        options = jit_options(
+            graph, self.variables, len(self.const_args), in_shardings, out_shardings
+        )
+        self.jitted = jax.jit(fn, **options)
         self.jitted_donating = (
-            jax.jit(fn, donate_argnums=self.donated_argnums)
+            jax.jit(fn, donate_argnums=self.donated_argnums, **options)
             if self.donated_argnums
             else self.jitted
         )
         self.unpack = _unpacker(out_structure, len(graph.outputs))
         self.n_outputs = len(graph.outputs)
-        self.run = self._make_run()
+        # The first call traces the lowered function with jax and compiles it with XLA: it is
+        # timed (``compile_seconds``), then ``run`` becomes the plain fast path.
+        self.compile_seconds: float | None = None
+        self._run_fast = self._make_run()
+        self.run: Callable[[list[Any]], Any] = self._first_run
+
+    def _first_run(self, leaves: list[Any]) -> Any:
+        start = time.perf_counter()
+        result = self._run_fast(leaves)
+        self.compile_seconds = time.perf_counter() - start
+        self.run = self._run_fast
+        if config.logging_enabled("compile"):
+            ins = ", ".join(str(v.aval) for v in self.graph.inputs)
+            config.logger.info(
+                "compiled %s(%s) in %.1f ms (first call: jax lowering, XLA compile, run)",
+                self.graph.name,
+                ins,
+                self.compile_seconds * 1e3,
+            )
+        return result
 
     def _make_run(self) -> Callable[[list[Any]], Any]:
         jitted, const_args, unpack = self.jitted, self.const_args, self.unpack

@@ -16,6 +16,7 @@ from typing import Any
 class _State(threading.local):
     builder: Any = None  # the innermost active GraphBuilder, or None when running eagerly
     tapes: tuple[Any, ...] = ()  # active GradientTapes, innermost last
+    strategy: Any = None  # the innermost tj.distribute strategy whose scope() is active
 
 
 state = _State()

@@ -19,18 +19,20 @@ from tracejit import config
 from tracejit.autodiff.through_function import make_backward, record_call
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable, VariableCreationError
-from tracejit.errors import EscapedTracerError, SignatureError
+from tracejit.errors import EscapedTracerError, trimmed
 from tracejit.ir.graph import Graph, Value
 from tracejit.ir.verify import verify
 from tracejit.passes.manager import PassReport, run_pipeline
 from tracejit.passes.manager import resolve as resolve_pipeline
 from tracejit.runtime.executable import Executable
-from tracejit.tracing import context
+from tracejit.runtime.sharding import resolve_shardings
+from tracejit.tracing import context, inspection, retracing
 from tracejit.tracing import signature as sig
 from tracejit.tracing.tracer import GraphBuilder, Tracer
 from tracejit.types import AVal, TensorSpec
 
 P = ParamSpec("P")
+_CONFIG = config._config  # read on the cached-call path: one attribute lookup
 R = TypeVar("R")
 
 
@@ -60,9 +62,18 @@ class ConcreteFunction:
         self.out_structure = out_structure
         self.variables = tuple(variables)
         self.trace_seconds = trace_seconds
-        self.executable = Executable(self.graph, out_structure, variables)
+        in_shardings, out_shardings = resolve_shardings(
+            function, in_structure, out_structure, self.graph, variables
+        )
+        self.executable = Executable(
+            self.graph, out_structure, variables, in_shardings, out_shardings
+        )
         self.calls = 0
         self._backward: Function[..., Any] | None = None
+        # The structure of the call that made this trace (``in_structure`` may be relaxed or
+        # come from an input_signature) and that call's number, 1-based (0: not from a call).
+        self.call_structure: tuple[Any, ...] = in_structure
+        self.traced_at_call = 0
 
     @property
     def name(self) -> str:
@@ -112,7 +123,13 @@ class ConcreteFunction:
         self.calls += 1
         if context.state.tapes:
             return record_call(self, leaves, canonical)
-        return self.executable.run(leaves)
+        try:
+            return self.executable.run(leaves)
+        except Exception as err:  # noqa: BLE001 - re-raised naming this trace
+            error = inspection.run_error(self, err)
+            if error is None:
+                raise
+            raise error from err
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         """jax's ``Lowered`` for concrete arguments (``.as_text()`` gives StableHLO)."""
@@ -122,6 +139,32 @@ class ConcreteFunction:
             leaf.aval().to_struct() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves
         ]
         return self.executable.lower(structs)
+
+    def compiled_text(self, *args: Any, **kwargs: Any) -> str:
+        """The optimized HLO that XLA compiled (jax's ``lowered.compile().as_text()``).
+
+        A trace with unknown dimensions needs example arguments (tensors or arrays) to fix
+        the shapes; otherwise the trace's own input avals are used.
+        """
+        return inspection.compile_trace(self, args, kwargs).as_text()
+
+    def cost_analysis(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """XLA's cost figures for this trace — ``flops``, ``bytes accessed`` and more, where the
+        backend reports them (an empty dict where it does not). Arguments as for
+        ``compiled_text``."""
+        return inspection.cost_figures(inspection.compile_trace(self, args, kwargs))
+
+    @property
+    def compile_seconds(self) -> float | None:
+        """How long the first call took (jax lowering + XLA compile + run); None before it."""
+        return self.executable.compile_seconds
+
+    def export(self, **options: Any) -> bytes:
+        """A serialized ``jax.export`` artifact of this trace, runnable with jax alone (see
+        ``tracejit.saved.export`` for the calling convention and options)."""
+        from tracejit.saved.export import export
+
+        return export(self, **options)
 
     def backward_function(self) -> Function[..., Any]:
         """A compiled function computing this trace's VJP (made on first use)."""
@@ -145,10 +188,17 @@ class Function(Generic[P, R]):
         input_signature: Sequence[Any] | None = None,
         reduce_retracing: bool = False,
         optimize: bool | Sequence[Any] = True,
+        autograph: bool = True,
         name: str | None = None,
+        in_shardings: Any = None,
+        out_shardings: Any = None,
         _instance: Any = None,
     ) -> None:
         self.python_function = fn
+        self.autograph = autograph
+        self._converted: Callable[..., Any] | None = None
+        self.in_shardings = in_shardings
+        self.out_shardings = out_shardings
         self.optimize = optimize
         self._passes = resolve_pipeline(optimize)
         self.name = name or getattr(fn, "__name__", "function")
@@ -166,13 +216,16 @@ class Function(Generic[P, R]):
         self._lock = threading.RLock()
         self._bound: dict[int, Function[..., Any]] = {}
         self.trace_count = 0
+        self._warned_retracing = False
         self._signature_structure = self._structure_of_signature()
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     # The call path -------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if context.state.builder is not None or config._config.run_eagerly:
+        if context.state.builder is not None:
             return self._call_python(args, kwargs)  # inline into the enclosing trace
+        if config._config.run_eagerly:  # the original Python, as TF runs it
+            return self._call_python(args, kwargs, self.python_function)
         if kwargs or len(args) != self._signature.n_fast:
             canonical = self._signature.canonicalize(args, kwargs)
         else:
@@ -191,25 +244,56 @@ class Function(Generic[P, R]):
         key = tuple(parts)
         concrete = self._cache.get(key)
         if concrete is None:
-            concrete = self._lookup_or_trace(key, canonical)
+            try:
+                concrete = self._lookup_or_trace(key, canonical)
+            except Exception as err:  # noqa: BLE001 - the same error, minus tracejit's frames
+                trimmed(err)
+                raise
+        elif _CONFIG.log_cache:
+            inspection.log_cache_hit(self, concrete)
         concrete.calls += 1
         if context.state.tapes:  # an eager tape differentiates through the compiled call
             return record_call(concrete, leaves, canonical)
-        return concrete.executable.run(leaves)
+        try:  # free in Python 3.11+ unless it raises
+            return concrete.executable.run(leaves)
+        except Exception as err:  # noqa: BLE001 - re-raised naming the function
+            error = inspection.run_error(concrete, err)
+            if error is None:
+                raise
+            raise error from err
 
-    def _call_python(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _python(self) -> Callable[..., Any]:
+        """The function tracing runs: AutoGraph's conversion of it (made once) by default."""
+        if not self.autograph:
+            return self.python_function
+        if self._converted is None:
+            from tracejit import autograph
+
+            self._converted = autograph.convert(self.python_function)
+        return self._converted
+
+    def _call_python(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], fn: Callable[..., Any] | None = None
+    ) -> Any:
+        fn = fn or self._python()
         if self._instance_ref is not None:
-            return self.python_function(self._instance_ref(), *args, **kwargs)
-        return self.python_function(*args, **kwargs)
+            return fn(self._instance_ref(), *args, **kwargs)
+        return fn(*args, **kwargs)
 
-    def _lookup_or_trace(self, key: tuple[Any, ...], canonical: tuple[Any, ...]) -> ConcreteFunction:
+    def _lookup_or_trace(
+        self, key: tuple[Any, ...], canonical: tuple[Any, ...]
+    ) -> ConcreteFunction:
         with self._lock:
             concrete = self._cache.get(key)
             if concrete is not None:  # another thread traced it while we waited
                 return concrete
             concrete = self._find_compatible(key)
             if concrete is None:
+                call = sum(c.calls for c in self._traces) + 1  # bookkeeping on the miss path
+                retracing.note_new_trace(self, key, call)
                 concrete = self._trace(self._structure_to_trace(key), canonical)
+                concrete.call_structure, concrete.traced_at_call = key, call
+                inspection.log_trace(self, concrete)
             self._cache[key] = concrete
             return concrete
 
@@ -291,11 +375,31 @@ class Function(Generic[P, R]):
             canonical = self._signature.canonicalize(args, kwargs)
             key, _ = sig.flatten_arguments(canonical, self._signature.names, self.name)
         concrete = self._cache.get(key)
-        return concrete if concrete is not None else self._lookup_or_trace(key, canonical)
+        if concrete is not None:
+            return concrete
+        try:
+            return self._lookup_or_trace(key, canonical)
+        except Exception as err:  # noqa: BLE001 - the same error, minus tracejit's frames
+            trimmed(err)
+            raise
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         """jax's ``Lowered`` object for these arguments: ``f.lower(x).as_text()`` is StableHLO."""
         return self.get_concrete_function(*args, **kwargs).lower(*args, **kwargs)
+
+    def summary(self) -> inspection.FunctionSummary:
+        """A table of the traces made so far: signature, node counts before and after
+        optimization, trace, optimize and compile times, and calls.
+
+        >>> import tracejit as tj
+        >>> f = tj.function(lambda x: tj.exp(x) * 2.0)
+        >>> _ = f(tj.ones((3,)))
+        >>> print(f.summary())  # doctest: +ELLIPSIS
+        <lambda> (<doctest ...>:1): 1 trace, 1 calls
+          #  signature  nodes  optimized  trace ms  optimize ms  compile ms  calls
+          1  x: f32[3]      2          3  ...
+        """
+        return inspection.summary(self)
 
     def concrete_functions(self) -> list[ConcreteFunction]:
         """Every trace made so far, oldest first."""
@@ -319,7 +423,10 @@ class Function(Generic[P, R]):
                 input_signature=self.input_signature,
                 reduce_retracing=self.reduce_retracing,
                 optimize=self.optimize,
+                autograph=self.autograph,
                 name=self.name,
+                in_shardings=self.in_shardings,
+                out_shardings=self.out_shardings,
                 _instance=instance,
             )
             self._bound[id(instance)] = bound
@@ -362,12 +469,19 @@ def function(
     input_signature: Sequence[Any] | None = None,
     reduce_retracing: bool = False,
     optimize: bool | Sequence[Any] = True,
+    autograph: bool = True,
+    in_shardings: Any = None,
+    out_shardings: Any = None,
 ) -> Any:
     """Compile ``fn``: trace it into tracejit's IR once per input signature, run it with XLA.
 
     Tensor arguments key the trace cache by shape and dtype; other arguments by value.
     ``optimize``: True runs the default pass pipeline on each trace, False none, or a list of
-    pass names / ``Graph -> Graph`` functions.
+    pass names / ``Graph -> Graph`` functions. ``autograph``: Python ``if``/``while``/``for`` on
+    tensors become control-flow ops (see docs/control-flow.md). ``in_shardings``/``out_shardings`` lay inputs
+    and outputs out over a device mesh, as in ``jax.jit``: one ``jax.sharding.Sharding``,
+    ``PartitionSpec`` or ``TensorSpec -> Sharding`` callable for every tensor, or a list (dict)
+    with one per parameter; see docs/scaling.md.
 
     >>> import tracejit as tj
     >>> @tj.function
@@ -385,6 +499,9 @@ def function(
             input_signature=input_signature,
             reduce_retracing=reduce_retracing,
             optimize=optimize,
+            autograph=autograph,
+            in_shardings=in_shardings,
+            out_shardings=out_shardings,
         )
 
     return decorate if fn is None else decorate(fn)
