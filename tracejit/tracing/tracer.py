@@ -93,7 +93,8 @@ class Tracer(TensorMethods):
         if first is None:
             raise TracerConversionError(
                 "len() of a tensor whose first dimension is unknown",
-                "Use tj.shape(x)[0] for the run-time size, or trace with a known size.",
+                "Use ops over the whole axis (x.sum(axis=0), tj.scan over x) instead of a Python "
+                "count, or trace with a known size (input_signature with a number there).",
                 user_location(),
             )
         return first
