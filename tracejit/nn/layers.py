@@ -180,31 +180,30 @@ class Conv2D(Module):
         return self.activation(y) if self.activation is not None else y
 
 
-class MaxPool2D(Module):
+class _Pool2D(Module):
+    """Pooling over NHWC inputs with a ``window`` (strides default to the window)."""
+
+    pool: Callable[..., Any]
+
+    def __init__(
+        self,
+        window: int | Sequence[int] = 2,
+        strides: int | Sequence[int] | None = None,
+        padding: str = "VALID",
+    ) -> None:
+        self.window, self.strides, self.padding = window, strides, padding
+
+    def __call__(self, x: Any) -> Any:
+        return type(self).pool(x, self.window, strides=self.strides, padding=self.padding)
+
+
+class MaxPool2D(_Pool2D):
     """Max pooling over NHWC inputs (strides default to the window)."""
 
-    def __init__(
-        self,
-        window: int | Sequence[int] = 2,
-        strides: int | Sequence[int] | None = None,
-        padding: str = "VALID",
-    ) -> None:
-        self.window, self.strides, self.padding = window, strides, padding
-
-    def __call__(self, x: Any) -> Any:
-        return max_pool2d(x, self.window, strides=self.strides, padding=self.padding)
+    pool = staticmethod(max_pool2d)
 
 
-class AvgPool2D(Module):
+class AvgPool2D(_Pool2D):
     """Average pooling over NHWC inputs (strides default to the window)."""
 
-    def __init__(
-        self,
-        window: int | Sequence[int] = 2,
-        strides: int | Sequence[int] | None = None,
-        padding: str = "VALID",
-    ) -> None:
-        self.window, self.strides, self.padding = window, strides, padding
-
-    def __call__(self, x: Any) -> Any:
-        return avg_pool2d(x, self.window, strides=self.strides, padding=self.padding)
+    pool = staticmethod(avg_pool2d)
