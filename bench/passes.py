@@ -37,15 +37,15 @@ def redundant(x: Any, y: Any) -> Any:
     scale = tj.exp(table * 2.0) / tj.exp(table * 2.0)  # all-constant: folded
     a = tj.tanh(x * y + 1.0) * scale
     b = tj.tanh(y * x + 1.0) * scale  # the same as a (commutative operands): merged
-    c = (a + 0.0) * 1.0 - (-(-b))  # identities: simplified
+    c = (a + 0.0) * 1.0 - (-(-b))  # identities: simplified  # noqa: B002
     unused = tj.sin(a) * tj.cos(b)  # dead  # noqa: F841
     return (c + tj.tanh(x * y + 1.0) * scale).sum()
 
 
 def chain(n: int) -> Callable[[Any], Any]:
     def body(x: Any) -> Any:
-        for i in range(n):
-            x = tj.sin(x) * 0.5 + 0.1 if i % 2 else tj.tanh(x) + x * 0.25
+        for i in range(n):  # exactly n elementwise ops
+            x = tj.sin(x) if i % 3 == 0 else x * 0.5 if i % 3 == 1 else x + 0.25
         return x
 
     body.__name__ = f"chain{n}"
@@ -58,7 +58,9 @@ def measure(fn: Callable[..., Any], args: tuple[Any, ...], optimize: bool) -> di
     cf = function.get_concrete_function(*args)
     trace_and_optimize = time.perf_counter() - start
     start = time.perf_counter()
-    jax.block_until_ready(jax.tree_util.tree_leaves([t.value for t in jax.tree_util.tree_leaves(function(*args))]))
+    jax.block_until_ready(
+        jax.tree_util.tree_leaves([t.value for t in jax.tree_util.tree_leaves(function(*args))])
+    )
     compile_s = time.perf_counter() - start
     runs = []
     for _ in range(20):
@@ -99,13 +101,17 @@ def main() -> None:
         off = measure(fn, fn_args, optimize=False)
         on = measure(fn, fn_args, optimize=True)
         report = on["cf"].pass_report()
-        counts = " -> ".join([str(report[0].nodes_before)] + [f"{r.name} {r.nodes_after}" for r in report])
+        counts = " -> ".join(
+            [str(report[0].nodes_before)] + [f"{r.name} {r.nodes_after}" for r in report]
+        )
         nodes = report[0].nodes_before
         per_node[name] = on["optimize_s"] / max(nodes, 1) * 1e6
         print(f"\n== {name}: {nodes} traced nodes")
         print(f"   nodes: {counts}")
-        print(f"   trace {on['trace_s'] * 1e3:.1f} ms, optimize {on['optimize_s'] * 1e3:.1f} ms "
-              f"({per_node[name]:.1f} us/node)")
+        print(
+            f"   trace {on['trace_s'] * 1e3:.1f} ms, optimize {on['optimize_s'] * 1e3:.1f} ms "
+            f"({per_node[name]:.1f} us/node)"
+        )
         print(f"   {'':<12}{'compile s':>10}{'run ms':>10}")
         print(f"   {'unoptimized':<12}{off['compile_s']:>10.3f}{off['run_ms']:>10.3f}")
         print(f"   {'optimized':<12}{on['compile_s']:>10.3f}{on['run_ms']:>10.3f}")
