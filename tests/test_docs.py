@@ -47,3 +47,13 @@ def test_quickstart_has_exactly_two_commands():
     assert "examples/quickstart.py" in commands[0]
     assert "pytest" in commands[1]
     assert commands[1].strip() in (ROOT / ".ci" / "run").read_text()
+
+
+def test_quickstart_demo_runs(capsys):
+    import runpy
+
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "compiled: test accuracy" in out and "still 1 trace" in out
+    accuracy = float(out.split("compiled: test accuracy ")[1].split()[0])
+    assert accuracy >= 0.9
