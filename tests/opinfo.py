@@ -23,7 +23,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 import opinfo_conv
 import opinfo_debug
 import opinfo_distribute

@@ -73,7 +73,7 @@ def test_simplify_rules():
     def body(x):
         a = x + 0.0
         b = a * 1.0
-        c = -(-b)
+        c = -(-b)  # noqa: B002 - a double negation, for the simplifier
         d = c / 1.0
         e = tj.transpose(tj.transpose(tj.reshape(d, (3, 1))))
         f = tj.cast(e, "float32")
@@ -259,7 +259,7 @@ def build(steps):
             elif kind == "reduce":
                 values.append(p + p.sum(axis=-1, keepdims=True))
             elif kind == "neutral":
-                values.append(tj.reshape(-(-(p + 0.0)), p.shape) * 1.0)
+                values.append(tj.reshape(-(-(p + 0.0)), p.shape) * 1.0)  # noqa: B002
             else:
                 values.append(tj.exp(p) + tj.exp(p))
         return values[-1], values[len(values) // 2]

@@ -1,11 +1,11 @@
 """The IR's text form. The printer is the spec: deterministic, one node per line, golden-tested.
 
-    # predict  [traced -> cse(-1)]
-    func predict(%0: f32[?,4]) -> f32[?,3] {
-      %c0: f32[4,3] = const [0.1 0.2 0.3 0.4 ...]
-      %1: f32[?,3] = matmul %0, %c0                 # iris.py:31 in forward: h = x @ w
-      return %1
-    }
+# predict  [traced -> cse(-1)]
+func predict(%0: f32[?,4]) -> f32[?,3] {
+  %c0: f32[4,3] = const [0.1 0.2 0.3 0.4 ...]
+  %1: f32[?,3] = matmul %0, %c0                 # iris.py:31 in forward: h = x @ w
+  return %1
+}
 """
 
 from __future__ import annotations

@@ -355,7 +355,9 @@ class Function(Generic[P, R]):
         graph = builder.build(out_values)
         verify(graph)
         elapsed = time.perf_counter() - start
-        concrete = ConcreteFunction(self, structure, graph, out_structure, builder.variables, elapsed)
+        concrete = ConcreteFunction(
+            self, structure, graph, out_structure, builder.variables, elapsed
+        )
         self._traces.append(concrete)
         self.trace_count += 1
         return concrete
@@ -478,8 +480,8 @@ def function(
     Tensor arguments key the trace cache by shape and dtype; other arguments by value.
     ``optimize``: True runs the default pass pipeline on each trace, False none, or a list of
     pass names / ``Graph -> Graph`` functions. ``autograph``: Python ``if``/``while``/``for`` on
-    tensors become control-flow ops (see docs/control-flow.md). ``in_shardings``/``out_shardings`` lay inputs
-    and outputs out over a device mesh, as in ``jax.jit``: one ``jax.sharding.Sharding``,
+    tensors become control-flow ops (see docs/control-flow.md).
+    ``in_shardings``/``out_shardings`` lay inputs and outputs out over a device mesh, as in ``jax.jit``: one ``jax.sharding.Sharding``,
     ``PartitionSpec`` or ``TensorSpec -> Sharding`` callable for every tensor, or a list (dict)
     with one per parameter; see docs/scaling.md.
 
@@ -493,6 +495,7 @@ def function(
     >>> affine.trace_count
     1
     """
+
     def decorate(f: Callable[P, R]) -> Function[P, R]:
         return Function(
             f,
