@@ -481,7 +481,8 @@ def function(
     ``optimize``: True runs the default pass pipeline on each trace, False none, or a list of
     pass names / ``Graph -> Graph`` functions. ``autograph``: Python ``if``/``while``/``for`` on
     tensors become control-flow ops (see docs/control-flow.md).
-    ``in_shardings``/``out_shardings`` lay inputs and outputs out over a device mesh, as in ``jax.jit``: one ``jax.sharding.Sharding``,
+    ``in_shardings``/``out_shardings`` lay inputs and outputs out over a device mesh, as in
+    ``jax.jit``: one ``jax.sharding.Sharding``,
     ``PartitionSpec`` or ``TensorSpec -> Sharding`` callable for every tensor, or a list (dict)
     with one per parameter; see docs/scaling.md.
 
