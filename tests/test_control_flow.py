@@ -223,3 +223,21 @@ def test_training_loop_inside_one_function_stops_early():
     steps = int(fit(tj.constant(1.0)))
     assert 0 < steps < 1000
     assert abs(float(w) - 1.0) < 1e-3
+
+
+def test_loop_invariant_work_is_hoisted_out_of_loops():
+    @tj.function
+    def f(x, m):
+        def body(i, acc):
+            k = tj.exp(m @ m)  # depends only on the captured m: computed once, before the loop
+            return i + 1, tj.tanh(acc @ k)
+        return tj.while_loop(lambda i, acc: i < 5, body, (tj.constant(0), x))[1]
+
+    x, m = np.ones((2, 3), np.float32), np.eye(3, dtype=np.float32) * 0.1
+    cf = f.get_concrete_function(x, m)
+    outer = [n.op.name for n in cf.ir.nodes]
+    assert outer.index("matmul") < outer.index("while_loop") and "exp" in outer
+    body = next(n for n in cf.ir.nodes if n.op.name == "while_loop").params["body"]
+    assert [n.op.name for n in body.nodes].count("matmul") == 1  # only acc @ k is left inside
+    plain = tj.function(f.python_function, optimize=False)
+    np.testing.assert_allclose(f(x, m).numpy(), plain(x, m).numpy(), rtol=1e-6)

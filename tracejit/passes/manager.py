@@ -21,6 +21,7 @@ from tracejit.passes.cse import cse
 from tracejit.passes.dce import dce
 from tracejit.passes.fold import fold
 from tracejit.passes.fuse import fuse_elementwise
+from tracejit.passes.hoist import hoist
 from tracejit.passes.patterns import fuse_patterns
 from tracejit.passes.rewrite import map_subgraphs
 from tracejit.passes.simplify import simplify
@@ -31,11 +32,20 @@ PASSES: dict[str, Pass] = {
     "fold": fold,
     "simplify": simplify,
     "cse": cse,
+    "hoist": hoist,
     "dce": dce,
     "fuse_patterns": fuse_patterns,
     "fuse": fuse_elementwise,
 }
-DEFAULT_PIPELINE: tuple[str, ...] = ("fold", "simplify", "cse", "dce", "fuse_patterns", "fuse")
+DEFAULT_PIPELINE: tuple[str, ...] = (
+    "fold",
+    "simplify",
+    "cse",
+    "hoist",
+    "dce",
+    "fuse_patterns",
+    "fuse",
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tracejit.ir.graph import Graph, Node, Params, Value, map_nested
+from tracejit.ir.graph import Graph, Node, Params, Value, map_nested, nested_graphs
 from tracejit.ir.source import SourceLoc
 from tracejit.ops.registry import OpDef
 from tracejit.types import AVal
@@ -107,9 +107,12 @@ def map_subgraphs(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:
 
 
 def _all_values(graph: Graph) -> list[Value]:
+    """Every value a graph and its nested graphs define (new ids must not collide with any)."""
     values = list(graph.inputs) + list(graph.state)
     for node in graph.nodes:
         values.extend(node.outputs)
+        for _, sub in nested_graphs(node):
+            values.extend(_all_values(sub))
     return values
 
 

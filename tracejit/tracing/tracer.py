@@ -152,8 +152,11 @@ class GraphBuilder:
         found = self._const_ids.get(key)
         if found is not None:
             return found[1]
-        value = Value(aval, f"c{self._next_const}")
-        self._next_const += 1
+        root = self  # constants of nested bodies are numbered with the function's, too
+        while root.parent is not None:
+            root = root.parent
+        value = Value(aval, f"c{root._next_const}")
+        root._next_const += 1
         self.consts.append((value, array))
         self._const_ids[key] = (owner, value)
         return value
