@@ -96,3 +96,17 @@ def test_python_scalars_are_weak_in_ops():
     assert (tj.constant([1, 2]) * 2.5).dtype == np.float32
     assert (tj.constant([1, 2]) / 2).dtype == np.float32
     assert tj.add(1.0, 2.0).dtype == np.float32
+
+
+def test_import_does_not_start_jax_backends():
+    """Users must be able to set XLA flags or call jax.distributed.initialize after importing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import tracejit\n"
+        "from jax._src import xla_bridge\n"
+        "check = getattr(xla_bridge, 'backends_are_initialized', None)\n"
+        "assert check is None or not check()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

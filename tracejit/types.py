@@ -53,6 +53,13 @@ _SHORT_NAMES = {
 }
 
 
+try:  # the concrete array class, for exact-type fast paths (without creating an array, which
+    # would start jax's backend at import time, before users set flags or start multi-host)
+    from jax._src.array import ArrayImpl as ARRAY_TYPE
+except ImportError:  # pragma: no cover - a jax without that module: isinstance checks still work
+    ARRAY_TYPE = jax.Array
+
+
 def short_name(dtype: DType) -> str:
     """The compact name the IR printer uses (``f32``, ``i32``, ``bool``)."""
     return _SHORT_NAMES.get(dtype, str(dtype))

@@ -18,10 +18,9 @@ from tracejit.errors import EscapedTracerError, OpError, OpTypeError
 from tracejit.ir.source import user_location
 from tracejit.ops import registry
 from tracejit.ops.registry import OpDef
-from tracejit.types import AVal, aval_of_array, aval_of_python_scalar
+from tracejit.types import ARRAY_TYPE, AVal, aval_of_array, aval_of_python_scalar
 
-_ARRAY_TYPE = type(jax.numpy.zeros(()))
-_PASS_THROUGH = frozenset({_ARRAY_TYPE, float, int, bool, complex})
+_PASS_THROUGH = frozenset({ARRAY_TYPE, float, int, bool, complex})
 
 
 def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:

@@ -25,9 +25,7 @@ import numpy as np
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable
 from tracejit.errors import SignatureError
-from tracejit.types import AVal, TensorSpec, aval_of_array
-
-_ARRAY_TYPE = type(jax.numpy.zeros(()))
+from tracejit.types import ARRAY_TYPE, AVal, TensorSpec, aval_of_array
 
 # Tags of container nodes in a structure.
 TUPLE, LIST, DICT, STATIC, NONE, VARIABLE = "tuple", "list", "dict", "static", "none", "variable"
@@ -57,7 +55,7 @@ def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
         return obj.aval
     if kind is Variable:  # keyed by identity; the trace reads it as lifted state
         return (VARIABLE, VariableKey(obj), obj.aval)
-    if kind is _ARRAY_TYPE or isinstance(obj, (jax.Array, np.ndarray, np.generic)):
+    if kind is ARRAY_TYPE or isinstance(obj, (jax.Array, np.ndarray, np.generic)):
         leaves.append(obj)
         return aval_of_array(obj)
     if kind is tuple:
