@@ -124,3 +124,15 @@ def test_print_under_run_functions_eagerly(capsys):
     finally:
         tj.config.run_functions_eagerly(False)
     assert output(capsys) == "eager 5\n"
+
+
+def test_print_in_a_branch_prints_once_when_a_tape_differentiates_it(capsys):
+    @tj.function
+    def grad(x):
+        with tj.GradientTape() as tape:
+            tape.watch(x)
+            y = tj.cond(x > 0, lambda: (tj.print("in branch"), x * x)[1], lambda: -x)
+        return tape.gradient(y, x)
+
+    assert float(grad(tj.constant(3.0))) == 6.0
+    assert output(capsys) == "in branch\n"

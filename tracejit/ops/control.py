@@ -33,6 +33,13 @@ def _strong(values: Sequence[Any], avals: Sequence[AVal]) -> tuple[Any, ...]:
     return tuple(jax.lax.convert_element_type(v, a.dtype) for v, a in zip(values, avals))
 
 
+def _replay(body: Graph) -> Graph:
+    """A body as gradient rules re-run it: without its prints (they ran in the forward pass)."""
+    from tracejit.ops.debug import without_prints
+
+    return without_prints(body)
+
+
 def _run(body: Graph, args: Sequence[Any]) -> tuple[Any, ...]:
     return _strong(evaluate(body, args, apply_impl), [v.aval for v in body.outputs])
 
@@ -76,7 +83,7 @@ def _branch_vjp(body: Graph, n_args: int) -> Callable[..., Any]:
         args, cts = list(args_and_cts[:n_args]), list(args_and_cts[n_args:])
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(args)
-            outs = evaluate(body, args, apply_bind)
+            outs = evaluate(_replay(body), args, apply_bind)
         return tape.gradient(outs, args, output_gradients=cts, unconnected_gradients="zero")
 
     return vjp
@@ -173,8 +180,10 @@ def _masked_scan(
 
     def step(state: tuple[Any, list[Any]], _: Any) -> tuple[Any, None]:
         active, values = state
-        active = logical_and(active, evaluate(cond_body, [*values, *consts], apply_bind)[0])
-        new = evaluate(body, [*values, *consts], apply_bind)
+        active = logical_and(
+            active, evaluate(_replay(cond_body), [*values, *consts], apply_bind)[0]
+        )
+        new = evaluate(_replay(body), [*values, *consts], apply_bind)
         return (active, [where(active, n, v) for n, v in zip(new, values)]), None
 
     (_, final), _ = scan(step, (True, carry), None, length=steps)
@@ -237,7 +246,7 @@ def _scan_vjp(
     )
 
     def forward(c: list[Any], x: list[Any]) -> tuple[list[Any], list[Any]]:
-        return evaluate(body, [*c, *(x or []), *consts], apply_bind)[:n_carry], c
+        return evaluate(_replay(body), [*c, *(x or []), *consts], apply_bind)[:n_carry], c
 
     _, carries_in = scan(forward, carry, xs or None, length=length, reverse=reverse)
 
@@ -249,7 +258,7 @@ def _scan_vjp(
         sources = [*c_in, *(x or []), *consts]
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(sources)
-            outs = evaluate(body, sources, apply_bind)
+            outs = evaluate(_replay(body), sources, apply_bind)
         grads = tape.gradient(
             outs, sources, output_gradients=[*ct_carry, *ct_y], unconnected_gradients="zero"
         )
