@@ -184,7 +184,7 @@ def _lower_statement(stmt: ast.stmt, ctx: _Context) -> tuple[list[ast.stmt], set
         return [stmt], body_sets | else_sets, body_always and else_always and bool(orelse)
     if isinstance(stmt, (ast.While, ast.For)):
         return _lower_loop(stmt, ctx)
-    blocks = _sub_blocks(stmt)
+    blocks = t.python_blocks(stmt)
     if not blocks:
         return [stmt], set(), False
     sets: set[str] = set()
@@ -195,18 +195,6 @@ def _lower_statement(stmt: ast.stmt, ctx: _Context) -> tuple[list[ast.stmt], set
         setattr(owner, attr, lowered)
         sets |= block_sets
     return [stmt], sets, False
-
-
-def _sub_blocks(stmt: ast.stmt) -> list[tuple[ast.AST, str]]:
-    """Statement lists inside try/with/match (kept as Python, but their jumps are lowered)."""
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [(stmt, "body")]
-    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-        blocks = [(stmt, "body"), (stmt, "orelse"), (stmt, "finalbody")]
-        return blocks + [(h, "body") for h in stmt.handlers]
-    if isinstance(stmt, ast.Match):
-        return [(case, "body") for case in stmt.cases]
-    return []
 
 
 def _lower_loop(loop: ast.While | ast.For, ctx: _Context) -> tuple[list[ast.stmt], set[str], bool]:

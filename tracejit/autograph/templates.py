@@ -141,3 +141,16 @@ def located(node: ast.AST, source: ast.AST) -> ast.AST:
             child.lineno, child.end_lineno = line, end_line  # type: ignore[attr-defined]
             child.col_offset, child.end_col_offset = col, end_col  # type: ignore[attr-defined]
     return node
+
+
+def python_blocks(stmt: ast.stmt) -> list[tuple[ast.AST, str]]:
+    """The statement lists inside try/with/match: they stay Python, but the statements in them
+    are converted (and their jumps lowered). ``(owner, attribute)`` pairs."""
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [(stmt, "body")]
+    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        blocks = [(stmt, "body"), (stmt, "orelse"), (stmt, "finalbody")]
+        return blocks + [(h, "body") for h in stmt.handlers]
+    if isinstance(stmt, ast.Match):
+        return [(case, "body") for case in stmt.cases]
+    return []

@@ -223,7 +223,7 @@ class _FunctionConverter:
                 self.defined -= bound_names(stmt)
             elif isinstance(stmt, ast.AnnAssign) and stmt.value is None:
                 pass  # `x: int` declares x without binding it
-            elif isinstance(stmt, (ast.If, ast.While, ast.For)) or not _python_blocks(stmt):
+            elif isinstance(stmt, (ast.If, ast.While, ast.For)) or not t.python_blocks(stmt):
                 self.defined |= bound_names(stmt)
         return out
 
@@ -243,7 +243,7 @@ class _FunctionConverter:
         if isinstance(stmt, ast.FunctionDef):
             convert_function(stmt, self.namer)
             return [stmt]
-        for owner, attr in _python_blocks(stmt):
+        for owner, attr in t.python_blocks(stmt):
             setattr(owner, attr, self.block(getattr(owner, attr)))
         return [stmt]
 
@@ -322,18 +322,6 @@ class _FunctionConverter:
         args = [stmt.iter, extra, t.load(body_name), t.load(get_name), t.load(set_name)]
         args += [t.constant(tuple(names)), t.constant(carried)]
         return self._emit(stmt, defs + state, "for_stmt", args)
-
-
-def _python_blocks(stmt: ast.stmt) -> list[tuple[ast.AST, str]]:
-    """Statement lists that stay Python but may hold convertible statements."""
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [(stmt, "body")]
-    if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-        blocks = [(stmt, "body"), (stmt, "orelse"), (stmt, "finalbody")]
-        return blocks + [(h, "body") for h in stmt.handlers]
-    if isinstance(stmt, ast.Match):
-        return [(case, "body") for case in stmt.cases]
-    return []
 
 
 def thunk_spans(tree: ast.AST) -> set[tuple[int, int, int, int]]:
