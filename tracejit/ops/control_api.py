@@ -13,7 +13,14 @@ from tracejit.ir.graph import Value
 from tracejit.ir.source import user_location
 from tracejit.tracing import context
 from tracejit.tracing import signature as sig
-from tracejit.tracing.bodies import Body, align, check_same_outputs, flatten_operands, trace_body
+from tracejit.tracing.bodies import (
+    Body,
+    align,
+    align_captures,
+    check_same_outputs,
+    flatten_operands,
+    trace_body,
+)
 from tracejit.tracing.tracer import Tracer
 from tracejit.types import AVal, TensorSpec
 
@@ -187,12 +194,12 @@ def while_loop(
         raise OpError(
             "while_loop", f"the condition must return a bool scalar, got {result}", user_location()
         )
-    (test, body), captured, _ = _align_loop([test, body], len(carry_avals))
+    (test, body), captured = align_captures([test, body])
     carry = [*leaves, *_tracers([builder.variable_value(v) for v in presets])]
     outputs = bind(
         WHILE_LOOP,
         *carry,
-        *_tracers(captured, {**test.sources, **body.sources}),
+        *_tracers(captured, body.sources),
         cond_body=test.graph,
         body=body.graph,
         n_carry=len(carry),
@@ -202,26 +209,6 @@ def while_loop(
         builder.assign_variable(variable, value)
     final = sig.unflatten(structure, iter(outputs[: len(leaves)]))
     return final[0] if single else final
-
-
-def _align_loop(bodies: list[Body], n_carry: int) -> tuple[list[Body], list[Value], list[Any]]:
-    """Loop bodies share their captured (loop-invariant) inputs, after the carried ones."""
-    import dataclasses
-
-    captured: list[Value] = []
-    for body in bodies:
-        captured += [c for c in body.captured if c not in captured]
-    aligned = []
-    for body in bodies:
-        graph = body.graph
-        n_args = len(graph.inputs) - len(body.captured)
-        inner_of = dict(zip(body.captured, graph.inputs[n_args:]))
-        inputs = list(graph.inputs[:n_args]) + [
-            inner_of.get(c) or Value(c.aval, f"k{i}") for i, c in enumerate(captured)
-        ]
-        graph = dataclasses.replace(graph, inputs=tuple(inputs))
-        aligned.append(dataclasses.replace(body, graph=graph, captured=captured))
-    return aligned, captured, []
 
 
 def scan(

@@ -107,6 +107,29 @@ def _trace_body(
     )
 
 
+def align_captures(
+    bodies: list[Body], extra: Sequence[Value] = ()
+) -> tuple[list[Body], list[Value]]:
+    """Give every body the same captured inputs, after its own arguments: the union of what
+    the bodies captured (first-seen order), then ``extra``. Returns the new bodies and the
+    enclosing values to pass for those inputs."""
+    captured: list[Value] = []
+    for body in bodies:
+        captured += [c for c in body.captured if c not in captured]
+    captured += [c for c in extra if c not in captured]
+    sources = {k: v for b in bodies for k, v in b.sources.items()}
+    aligned = []
+    for body in bodies:
+        graph = body.graph
+        n_args = len(graph.inputs) - len(body.captured)
+        inner_of = dict(zip(body.captured, graph.inputs[n_args:]))
+        inputs = list(graph.inputs[:n_args])
+        inputs += [inner_of.get(c) or Value(c.aval, f"k{i}") for i, c in enumerate(captured)]
+        graph = dataclasses.replace(graph, inputs=tuple(inputs))
+        aligned.append(dataclasses.replace(body, graph=graph, captured=captured, sources=sources))
+    return aligned, captured
+
+
 def align(
     bodies: list[Body], extra_assigned: Sequence[Variable] = ()
 ) -> tuple[list[Body], list[Value], list[Variable]]:
@@ -119,26 +142,20 @@ def align(
         assigned += [v for v in body.assigned if all(v is not a for a in assigned)]
     # A body that did not assign a variable outputs the value it had on entry (captured).
     entry = {id(v): parent.variable_value(v) for v in assigned}
-    captured: list[Value] = []
-    for body in bodies:
-        captured += [c for c in body.captured if c not in captured]
-    captured += [entry[id(v)] for v in assigned if entry[id(v)] not in captured]
-    aligned = []
-    for body in bodies:
+    aligned, captured = align_captures(bodies, [entry[id(v)] for v in assigned])
+    result = []
+    for body, original in zip(aligned, bodies):
         graph = body.graph
-        n_args = len(graph.inputs) - len(body.captured)
-        inner_of = dict(zip(body.captured, graph.inputs[n_args:]))
-        new_inputs = list(graph.inputs[:n_args])
-        for outer in captured:
-            new_inputs.append(inner_of.get(outer) or Value(outer.aval, f"k{len(new_inputs)}"))
-        finals = dict(zip([id(v) for v in body.assigned], graph.outputs[body.n_user_outputs :]))
-        outputs = list(graph.outputs[: body.n_user_outputs])
+        n_args = len(graph.inputs) - len(captured)
+        n_user = original.n_user_outputs
+        finals = dict(zip([id(v) for v in original.assigned], graph.outputs[n_user:]))
+        outputs = list(graph.outputs[:n_user])
         for v in assigned:
-            outputs.append(finals.get(id(v)) or new_inputs[n_args + captured.index(entry[id(v)])])
-        graph = dataclasses.replace(graph, inputs=tuple(new_inputs), outputs=tuple(outputs))
-        sources = {k: v for b in bodies for k, v in b.sources.items()}
-        aligned.append(Body(graph, captured, assigned, body.out_structure, sources))
-    return aligned, captured, assigned
+            entry_input = graph.inputs[n_args + captured.index(entry[id(v)])]
+            outputs.append(finals.get(id(v)) or entry_input)
+        graph = dataclasses.replace(graph, outputs=tuple(outputs))
+        result.append(dataclasses.replace(body, graph=graph, assigned=assigned))
+    return result, captured, assigned
 
 
 def check_same_outputs(what: str, names: Sequence[str], bodies: Sequence[Body]) -> None:
