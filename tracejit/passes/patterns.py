@@ -17,7 +17,7 @@ from tracejit.errors import OpError
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ops.fused import DENSE, SOFTMAX_CROSS_ENTROPY
 from tracejit.ops.nn import LOG_SOFTMAX
-from tracejit.passes.rewrite import RewriteContext, forward_rewrite
+from tracejit.passes.rewrite import RewriteContext, rewrite_and_clean
 
 _FUSIBLE_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 
@@ -27,11 +27,6 @@ def fuse_patterns(graph: Graph) -> Graph:
     uses: Counter[Value] = Counter(v for node in graph.nodes for v in node.inputs)
     uses.update(graph.outputs)
     uses.update(graph.state_outputs)
-    producers: dict[Value, Node] = {}
-
-    def single(value: Value, op: str) -> Node | None:
-        node = producers.get(value)
-        return node if node is not None and node.op.name == op and uses[value] == 1 else None
 
     def emit(ctx: RewriteContext, node: Node, op, inputs, params) -> tuple[Value, ...]:  # noqa: ANN001
         try:
@@ -41,11 +36,15 @@ def fuse_patterns(graph: Graph) -> Graph:
         if outs[0].aval != node.outputs[0].aval:
             ctx.nodes.pop()
             return ()
-        producers[outs[0]] = ctx.nodes[-1]
         uses[outs[0]] = uses[node.outputs[0]]
         return outs
 
     def visit(ctx: RewriteContext, node: Node) -> tuple[Value, ...] | None:
+        def single(value: Value, op: str) -> Node | None:
+            """The producer of ``value`` if it is an ``op`` node and nothing else reads it."""
+            found = ctx.producers.get(value)
+            return found if found is not None and found.op.name == op and uses[value] == 1 else None
+
         name = node.op.name
         result: tuple[Value, ...] = ()
         if name == "add":
@@ -65,18 +64,9 @@ def fuse_patterns(graph: Graph) -> Graph:
                 result = emit(ctx, node, LOG_SOFTMAX, inner.inputs, inner.params)
         elif name == "negative":
             result = _cross_entropy(ctx, node, single, emit)
-        if result:
-            return result
-        for out in node.outputs:
-            producers[out] = node
-        return None
+        return result or None
 
-    result = forward_rewrite(graph, visit)
-    if result is graph:
-        return graph
-    from tracejit.passes.dce import dce  # the replaced intermediates are now dead
-
-    return dce(result)
+    return rewrite_and_clean(graph, visit)  # the replaced intermediates are now dead
 
 
 def _cross_entropy(ctx, node, single, emit):  # noqa: ANN001, ANN202 - local helper of visit

@@ -40,6 +40,8 @@ class RewriteContext:
         self._ids = itertools.count(max(numbers, default=-1) + 1)
         self._const_ids = itertools.count(max(consts, default=-1) + 1)
         self.changed = False
+        # The node defining each value of the graph being built (kept and added nodes so far).
+        self.producers: dict[Value, Node] = {}
 
     def new_value(self, aval: AVal) -> Value:
         return Value(aval, str(next(self._ids)))
@@ -49,7 +51,9 @@ class RewriteContext:
     ) -> tuple[Value, ...]:
         avals = op.infer_outputs(tuple(v.aval for v in inputs), params)
         outputs = tuple(self.new_value(a) for a in avals)
-        self.nodes.append(Node(op, inputs, params, outputs, loc))
+        node = Node(op, inputs, params, outputs, loc)
+        self.nodes.append(node)
+        self.producers.update((out, node) for out in outputs)
         return outputs
 
     def add_const(self, aval: AVal, array: Any) -> Value:
@@ -79,6 +83,7 @@ def forward_rewrite(graph: Graph, visit: Visit, env: dict[Value, Value] | None =
         replacement = visit(ctx, node)
         if replacement is None:
             ctx.nodes.append(node)
+            ctx.producers.update((out, node) for out in node.outputs)
         else:
             ctx.changed = True
             env.update(zip(node.outputs, replacement))
@@ -91,6 +96,14 @@ def forward_rewrite(graph: Graph, visit: Visit, env: dict[Value, Value] | None =
         outputs=tuple(env.get(v, v) for v in graph.outputs),
         state_outputs=tuple(env.get(v, v) for v in graph.state_outputs),
     )
+
+
+def rewrite_and_clean(graph: Graph, visit: Visit) -> Graph:
+    """``forward_rewrite``, then drop what the replacements left dead (when anything changed)."""
+    from tracejit.passes.dce import dce
+
+    result = forward_rewrite(graph, visit)
+    return graph if result is graph else dce(result)
 
 
 def map_subgraphs(graph: Graph, transform: Callable[[Graph], Graph]) -> Graph:

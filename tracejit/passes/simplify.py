@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from tracejit import config
 from tracejit.ir.graph import Graph, Node, Params, Value
-from tracejit.passes.rewrite import RewriteContext, forward_rewrite, is_scalar_const
+from tracejit.passes.rewrite import RewriteContext, is_scalar_const, rewrite_and_clean
 
 Rule = Callable[[RewriteContext, Node, dict[Value, Node]], "Value | None"]
 
@@ -173,22 +173,14 @@ def simplify(graph: Graph) -> Graph:
     for rule in RULES:
         if unsafe_ok or not rule.unsafe:
             by_op.setdefault(rule.op, []).append(rule)
-    producers: dict[Value, Node] = {}
 
     def visit(ctx: RewriteContext, node: Node) -> tuple[Value, ...] | None:
         for rule in by_op.get(node.op.name, ()):
-            replacement = rule.rule(ctx, node, producers)
+            replacement = rule.rule(ctx, node, ctx.producers)
             if replacement is not None and replacement.aval == node.outputs[0].aval:
                 return (replacement,)
             if replacement is not None and ctx.nodes and replacement in ctx.nodes[-1].outputs:
                 ctx.nodes.pop()  # the rule built a node it cannot use: the aval differs
-        for out in node.outputs:
-            producers[out] = node
         return None
 
-    result = forward_rewrite(graph, visit)
-    if result is graph:
-        return graph
-    from tracejit.passes.dce import dce  # rules leave their old producers dead
-
-    return dce(result)
+    return rewrite_and_clean(graph, visit)  # rules leave their old producers dead
