@@ -8,6 +8,7 @@ become extra arguments so they are not baked into the executable as literals.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import OpError
-from tracejit.ir.graph import Graph, Node, Value, live_nodes
+from tracejit.ir.graph import Graph, Node, Value, evaluate, live_nodes
 from tracejit.ir.printer import format_node
 
 
@@ -40,27 +41,29 @@ def graph_to_function(graph: Graph) -> tuple[Callable[..., Any], list[Any]]:
         else:
             arg_consts.append(value)
             const_args.append(jnp.asarray(array))
-    parameters = list(graph.inputs) + list(graph.state) + arg_consts
-    steps = [(node, node.params.as_dict()) for node in live_nodes(graph)]
-    outputs = tuple(graph.outputs) + tuple(graph.state_outputs[i] for i in graph.updated_state())
-    single = len(outputs) == 1
+    # The graph as jax runs it: inputs, state and array constants become parameters, scalar
+    # constants are inlined, and only live nodes remain; ``evaluate`` is the env loop.
+    lowered = dataclasses.replace(
+        graph,
+        inputs=tuple(graph.inputs) + tuple(graph.state) + tuple(arg_consts),
+        consts=tuple(inlined.items()),
+        nodes=tuple(live_nodes(graph)),
+        outputs=tuple(graph.outputs) + tuple(graph.state_outputs[i] for i in graph.updated_state()),
+        state=(),
+        state_outputs=(),
+        state_names=(),
+    )
+    single = len(lowered.outputs) == 1
+
+    def apply(node: Node, *args: Any) -> Any:
+        try:
+            return node.op.impl(*args, **node.params)
+        except Exception as err:  # noqa: BLE001 - re-raised naming the node and user line
+            raise _lowering_error(graph, node, list(args), err) from err
 
     def run(*arrays: Any) -> Any:
-        env: dict[Value, Any] = dict(inlined)
-        env.update(zip(parameters, arrays))
-        for node, params in steps:
-            args = [env[v] for v in node.inputs]
-            try:
-                result = node.op.impl(*args, **params)
-            except Exception as err:  # noqa: BLE001 - re-raised naming the node and user line
-                raise _lowering_error(graph, node, args, err) from err
-            if node.op.multiple_results:
-                env.update(zip(node.outputs, result))
-            else:
-                env[node.outputs[0]] = result
-        if single:
-            return _as_array(env[outputs[0]])
-        return tuple(_as_array(env[v]) for v in outputs)
+        results = [_as_array(x) for x in evaluate(lowered, arrays, apply)]
+        return results[0] if single else tuple(results)
 
     run.__name__ = graph.name
     return run, const_args
@@ -81,9 +84,3 @@ def _lowering_error(graph: Graph, node: Node, args: list[Any], err: Exception) -
 def _as_array(x: Any) -> Any:
     # An output that is an inlined Python scalar constant still comes back as an array.
     return x if isinstance(x, jax.Array) else jnp.asarray(x)
-
-
-def jit_graph(graph: Graph, donate_argnums: tuple[int, ...] = ()) -> tuple[Any, list[Any]]:
-    """``(jitted, const_args)`` for a graph."""
-    fn, const_args = graph_to_function(graph)
-    return jax.jit(fn, donate_argnums=donate_argnums), const_args
