@@ -6,8 +6,9 @@
 - ``impl(*arrays, **params)`` is a jax function — the *same* callable runs eagerly, folds constants
   and is lowered inside ``jax.jit``, so the three can never disagree;
 - ``vjp`` (added by the autodiff issue) is written with tracejit ops;
-- flags are what passes read: ``elementwise`` (fusion), ``pure`` (CSE/DCE), ``commutative`` (CSE),
-  ``foldable``/``random`` (constant folding), ``subgraphs`` (nested graph walks).
+- flags are what passes read: ``elementwise``/``fusible`` (fusion), ``pure`` (CSE/DCE),
+  ``commutative`` (CSE), ``foldable``/``random`` (constant folding), ``subgraphs`` (nested graph
+  walks).
 
 ``bind(op, *args, **params)`` routes a call to the current interpreter: inside a trace it emits a
 node into the graph being built; otherwise it runs ``impl`` at once on concrete arrays.
@@ -35,6 +36,7 @@ class OpDef:
     impl: Callable[..., Any]
     vjp: Callable[..., Any] | None = None
     elementwise: bool = False
+    fusible: bool = False  # may join an elementwise fusion group (elementwise ops, broadcasts)
     pure: bool = True
     commutative: bool = False
     foldable: bool = True
@@ -69,6 +71,7 @@ def defop(
     """Declare an op. Raises if the name is taken: an op has exactly one entry."""
     if name in _REGISTRY:
         raise ValueError(f"op {name!r} is already registered")
+    flags.setdefault("fusible", flags.get("elementwise", False))
     op = OpDef(name, infer, impl, vjp, **flags)
     _REGISTRY[name] = op
     return op

@@ -289,7 +289,9 @@ def _split_vjp(
 
 TRANSPOSE = defop("transpose", _infer_transpose, _transpose, _transpose_vjp)
 RESHAPE = defop("reshape", _infer_reshape, _reshape, _reshape_vjp)
-BROADCAST_TO = defop("broadcast_to", _infer_broadcast_to, _broadcast_to, _broadcast_to_vjp)
+BROADCAST_TO = defop(
+    "broadcast_to", _infer_broadcast_to, _broadcast_to, _broadcast_to_vjp, fusible=True
+)
 EXPAND_DIMS = defop("expand_dims", _infer_expand_dims, _expand_dims, _expand_dims_vjp)
 SQUEEZE = defop("squeeze", _infer_squeeze, _squeeze, _squeeze_vjp)
 CONCATENATE = defop("concatenate", _infer_concatenate, _concatenate, _concatenate_vjp)

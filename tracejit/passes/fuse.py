@@ -20,11 +20,7 @@ from tracejit.passes.dce import dce
 
 
 def _fusible(node: Node) -> bool:
-    return (
-        (node.op.elementwise or node.op.name == "broadcast_to")
-        and node.op.pure
-        and not node.op.random
-    )
+    return node.op.fusible and node.op.pure and not node.op.random
 
 
 class _Groups:
