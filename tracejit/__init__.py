@@ -106,3 +106,6 @@ from tracejit.types import (
 )
 
 __version__ = "0.1.0"
+
+# TF2 programming model (issue 14)
+from tracejit.eager.variable import name_scope  # noqa: E402

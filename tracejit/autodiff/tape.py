@@ -160,8 +160,10 @@ class GradientTape:
         with self.stop_recording():
             cts = backward(self._entries, targets, seeds)
             grads = [self._gradient_of(leaf, cts, unconnected_gradients) for leaf in leaves]
-        if not self.persistent:
+        if not self.persistent:  # free the recording; watched_variables() still answers, as TF
+            watched = dict(self._watched_variables)
             self.reset()
+            self._watched_variables = watched
         return jax.tree_util.tree_unflatten(treedef, grads)
 
     def _gradient_of(self, source: Any, cts: dict[int, Any], unconnected: str) -> Any:

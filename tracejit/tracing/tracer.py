@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.tensor import Tensor
-from tracejit.eager.variable import Variable, check_assignable
+from tracejit.eager.variable import Variable, check_assignable, converted_to
 from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracerConversionError
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc, user_location
@@ -259,6 +259,8 @@ class GraphBuilder:
         return tracer
 
     def assign_variable(self, variable: Variable, value: Any) -> None:
+        if isinstance(value, (list, tuple, np.ndarray)):  # converts to the variable's dtype
+            value = converted_to(value, variable.aval.dtype)
         new = self.to_value(value, "Variable.assign")
         check_assignable(variable, new.aval, "assign")
         if new.aval.dtype != variable.aval.dtype or new.aval.weak:
