@@ -12,7 +12,6 @@ array([4., 9.], dtype=float32)
 """
 
 from tracejit import config
-from tracejit.eager import execute as _execute  # noqa: F401 - installs the eager interpreter
 from tracejit.eager.tensor import Tensor, constant, convert_to_tensor
 from tracejit.eager.variable import Variable
 from tracejit.autodiff.tape import GradientTape

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 
 from tracejit.eager.variable import Variable
 from tracejit.errors import TracejitError
-from tracejit.ops import registry
 from tracejit.ops.registry import OpDef
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
@@ -119,6 +118,15 @@ class GradientTape:
                 return True
         return False
 
+    def record_op(
+        self, op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any
+    ) -> None:
+        """Called by ``bind`` after every op while this tape is in ``context.state.tapes``."""
+        if not op.differentiable or not self._recording:
+            return
+        outputs = out if op.multiple_results else (out,)
+        self.record(args, outputs, lambda cts: op_vjp(op, args, params, outputs, cts))
+
     def record(self, inputs: Sequence[Any], outputs: Sequence[Any], vjp: Vjp) -> None:
         """Keep an entry if any input is tracked; its float outputs become tracked."""
         if not self._recording or not any(self._is_tracked(x) for x in inputs):
@@ -180,15 +188,6 @@ class GradientTape:
         return total
 
 
-def record_op(op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any) -> None:
-    """Called by ``bind`` for every op while tapes are active."""
-    if not op.differentiable:
-        return
-    outputs = out if op.multiple_results else (out,)
-    for tape in context.state.tapes:
-        tape.record(args, outputs, lambda cts: op_vjp(op, args, params, outputs, cts))
-
-
 def op_vjp(
     op: OpDef,
     args: tuple[Any, ...],
@@ -211,5 +210,3 @@ def notify_variable_read(variable: Variable, tensor: Any) -> None:
     for tape in context.state.tapes:
         tape.note_variable_read(variable, tensor)
 
-
-registry.record_on_tapes = record_op

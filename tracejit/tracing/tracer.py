@@ -28,7 +28,7 @@ from tracejit.types import AVal, aval_of_array, aval_of_python_scalar
 _SCALARS = (bool, int, float, complex)
 
 
-class Tracer(TensorMethods):
+class Tracer(TensorMethods, context.Symbolic):
     """A symbolic tensor: it stands for a value of the graph being traced and has the same API
     as an eager ``Tensor``, but no contents until the compiled function runs."""
 
@@ -103,8 +103,10 @@ class Tracer(TensorMethods):
         return (self[i] for i in range(len(self)))
 
 
-class GraphBuilder:
+class GraphBuilder(context.Interpreter):
     """Builds one graph while a Python function runs on symbolic tensors."""
+
+    tracing = True
 
     def __init__(self, name: str, parent: GraphBuilder | None = None) -> None:
         self.name = name
@@ -329,6 +331,8 @@ class GraphBuilder:
         tracers = tuple(Tracer(v, self) for v in outputs)
         return tracers if op.multiple_results else tracers[0]
 
+    bind = emit  # the Interpreter method ``bind`` calls while this builder is innermost
+
     def add_node(
         self, op: OpDef, inputs: tuple[Value, ...], params: Params, loc: SourceLoc | None
     ) -> tuple[Value, ...]:
@@ -340,12 +344,8 @@ class GraphBuilder:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[GraphBuilder]:
-        previous = context.state.builder
-        context.state.builder = self
-        try:
+        with context.interpreting(self):
             yield self
-        finally:
-            context.state.builder = previous
 
     def build(self, outputs: list[Value], provenance: tuple[str, ...] = ("traced",)) -> Graph:
         self.finished = True
