@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tracejit.errors import OpError, TracejitError, trimmed
 from tracejit.tracing import context
 from tracejit.types import AVal
@@ -101,6 +103,10 @@ def _no_recorder(op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: 
 # so importing them here would be a cycle).
 eager_execute: Callable[[OpDef, tuple[Any, ...], dict[str, Any]], Any] = _no_eager_executor
 record_on_tapes: Callable[[OpDef, tuple[Any, ...], dict[str, Any], Any], None] = _no_recorder
+# Operands that are plain data, converted to tensors (by tracejit.eager.tensor.constant) before
+# a tape records them.
+RAW_OPERANDS: frozenset[type] = frozenset({list, tuple, np.ndarray})
+to_tensor: Callable[[Any], Any] = lambda value: value  # noqa: E731 - replaced at import time
 
 
 def bind(op: OpDef, *args: Any, **params: Any) -> Any:
@@ -108,6 +114,10 @@ def bind(op: OpDef, *args: Any, **params: Any) -> Any:
     active gradient tapes record it."""
     state = context.state
     builder = state.builder
+    if state.tapes and any(type(a) in RAW_OPERANDS for a in args):
+        # Converted once, here, so the tapes record (and the VJP rules see) tensors, never a
+        # Python list or numpy array.
+        args = tuple(to_tensor(a) if type(a) in RAW_OPERANDS else a for a in args)
     if builder is not None:
         out = builder.emit(op, args, params)
     else:
