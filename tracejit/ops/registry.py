@@ -114,7 +114,8 @@ def bind(op: OpDef, *args: Any, **params: Any) -> Any:
     active gradient tapes record it."""
     state = context.state
     builder = state.builder
-    if state.tapes and any(type(a) in RAW_OPERANDS for a in args):
+    tapes = state.tapes
+    if tapes and any(type(a) in RAW_OPERANDS for a in args):
         # Converted once, here, so the tapes record (and the VJP rules see) tensors, never a
         # Python list or numpy array.
         args = tuple(to_tensor(a) if type(a) in RAW_OPERANDS else a for a in args)
@@ -126,7 +127,7 @@ def bind(op: OpDef, *args: Any, **params: Any) -> Any:
         except TracejitError as err:  # the user's line is in the message; drop our frames
             trimmed(err)
             raise
-    if state.tapes:
+    if tapes:
         record_on_tapes(op, args, params, out)
     return out
 
