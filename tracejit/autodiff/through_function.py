@@ -28,9 +28,9 @@ def record_call(concrete: ConcreteFunction, leaves: list[Any], canonical: Sequen
     for arg in canonical:
         flatten(arg, objects, objects=True)
     executable = concrete.executable
-    state_before = [v._value for v in concrete.variables]
-    if concrete.variables:
-        result = executable.run_with_state(leaves, donate=False)  # keep state_before alive
+    state_before: list[Any] = []
+    if concrete.variables:  # the values read are kept (not donated) for the backward pass
+        result = executable.run_with_state(leaves, state_out=state_before)
     else:
         result = executable.run(leaves)
     outputs: list[Any] = []

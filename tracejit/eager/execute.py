@@ -37,6 +37,7 @@ class EagerInterpreter(context.Interpreter):
 
 def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
     values = []
+    variables = None
     for position, arg in enumerate(args):
         kind = type(arg)
         if kind is Tensor:
@@ -44,14 +45,27 @@ def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         elif kind in _PASS_THROUGH:
             values.append(arg)
         else:
+            if kind is Variable:
+                variables = (variables or []) + [arg]
             values.append(_convert(op, position, arg))
     try:
         out = op.impl(*values, **params)
     except Exception as err:  # noqa: BLE001 - re-raised with the user's line
         raise _explain(op, values, params, err) from err
+    if variables is not None:
+        _note_exposed(variables, out)
     if op.multiple_results:
         return tuple(wrap(o) for o in out)
     return wrap(out)
+
+
+def _note_exposed(variables: list[Variable], out: Any) -> None:
+    """An op that returns a variable's buffer unchanged (reshape to its own shape, a cast to its
+    own dtype, stop_gradient...) hands that buffer out: the variable must not donate it."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    for variable in variables:
+        if any(o is variable._value for o in outs):
+            variable.exposed = True
 
 
 def _convert(op: OpDef, position: int, arg: Any) -> Any:

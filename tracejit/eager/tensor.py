@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tracejit.ops import registry
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.types import AVal, as_dtype, aval_of_array, float32
 
@@ -141,3 +142,6 @@ def convert_to_tensor(value: Any, dtype: Any = None) -> Any:
 
         return cast(value, dtype)
     return constant(value, dtype)
+
+
+registry.to_tensor = constant  # bind converts plain-data operands with it before tapes record

@@ -53,6 +53,9 @@ def name_scope(name: str) -> Iterator[str]:
         _scopes.stack = stack
 
 
+_serials = itertools.count()  # creation order: the order compiled calls take variable locks
+
+
 class VariableCreationError(TracejitError):
     """A variable was created where the rules do not allow it (a retrace of a tj.function)."""
 
@@ -67,7 +70,9 @@ class Variable(TensorMethods):
     array([11., 12.], dtype=float32)
     """
 
-    __slots__ = ("_value", "_aval", "name", "trainable", "exposed", "__weakref__")
+    __slots__ = (
+        "_value", "_aval", "name", "trainable", "exposed", "lock", "serial", "__weakref__"
+    )
 
     def __init__(
         self,
@@ -78,23 +83,28 @@ class Variable(TensorMethods):
     ) -> None:
         builder = context.state.builder
         if isinstance(initial_value, Variable):  # tf.Variable(v): a new variable, v's value
-            initial_value = (
-                initial_value.value() if builder is not None else wrap(initial_value._value)
-            )
+            if builder is not None:  # (eagerly, _adopt below shares v's buffer and marks it)
+                initial_value = initial_value.value()
         if callable(initial_value):
             with context.paused_tracing():
                 initial_value = initial_value()
         if builder is not None:
             builder.note_variable_created(self)
             initial_value = builder.evaluate_constant(initial_value, "tj.Variable initial value")
-        tensor = constant(initial_value, dtype)
-        self._value: jax.Array = tensor._value
+        array, shared = _adopt(initial_value, dtype)
+        self._value: jax.Array = array
         self._aval = AVal(tuple(self._value.shape), as_dtype(self._value.dtype), False)
         base = name if name is not None else f"Variable_{next(_names)}"
         scope = current_name_scope()
         self.name = f"{scope}/{base}" if scope else base
         self.trainable = bool(trainable)
-        self.exposed = False  # an eager read handed out the buffer: do not donate it
+        # True while someone else may hold this buffer (the tensor it came from, a read, an
+        # eager op that returned it unchanged): a compiled call then does not donate it.
+        self.exposed = shared
+        # Held around each compiled call that uses this variable (and eager read-modify-writes),
+        # taken in ``serial`` order, so concurrent calls never lose an update.
+        self.lock = threading.RLock()
+        self.serial = next(_serials)
         strategy = context.state.strategy
         if strategy is not None:  # created under `with strategy.scope()`: lay it out on its mesh
             self._value = strategy.place_variable(self)
@@ -109,8 +119,9 @@ class Variable(TensorMethods):
         builder = context.state.builder
         if builder is not None:
             return builder.read_variable(self)
-        self.exposed = True
-        tensor = wrap(self._value)
+        with self.lock:
+            self.exposed = True
+            tensor = wrap(self._value)
         if context.state.tapes:
             from tracejit.autodiff.tape import notify_variable_read
 
@@ -145,33 +156,34 @@ class Variable(TensorMethods):
         if builder is not None:
             builder.assign_variable(self, value)
             return self
-        array = self._checked(value, "assign")
+        if isinstance(value, (Tensor, Variable, jax.Array)):
+            array, shared = _adopt(value, None)
+        elif isinstance(value, (bool, int, float)):
+            array, shared = jnp.asarray(value, self._aval.dtype), False
+        else:  # a list or numpy array converts to the variable's dtype, as in TF
+            array, shared = converted_to(value, self._aval.dtype), False
+        check_assignable(self, AVal(tuple(array.shape), as_dtype(array.dtype), False), "assign")
         layout = self._value.sharding
         if len(layout.device_set) > 1 and array.sharding != layout:
             array = jax.device_put(array, layout)  # a distributed variable keeps its layout
-        self._value = array
-        self.exposed = False
+        with self.lock:
+            self._value = array
+            self.exposed = shared
         return self
 
     def assign_add(self, delta: Any) -> Variable:
-        """``v += delta``."""
-        return self.assign(self.value() + delta)
+        """``v += delta`` (atomic with respect to compiled calls using ``v``)."""
+        if context.state.builder is not None:
+            return self.assign(self.value() + delta)
+        with self.lock:
+            return self.assign(self.value() + delta)
 
     def assign_sub(self, delta: Any) -> Variable:
-        """``v -= delta``."""
-        return self.assign(self.value() - delta)
-
-    def _checked(self, value: Any, method: str) -> jax.Array:
-        if isinstance(value, Tensor):
-            array = value._value
-        elif isinstance(value, Variable):
-            array = value._value
-        elif isinstance(value, (bool, int, float)):
-            array = jnp.asarray(value, self._aval.dtype)
-        else:  # a list or numpy array converts to the variable's dtype, as in TF
-            array = converted_to(value, self._aval.dtype)
-        check_assignable(self, AVal(tuple(array.shape), as_dtype(array.dtype), False), method)
-        return array
+        """``v -= delta`` (atomic with respect to compiled calls using ``v``)."""
+        if context.state.builder is not None:
+            return self.assign(self.value() - delta)
+        with self.lock:
+            return self.assign(self.value() - delta)
 
     def __repr__(self) -> str:
         body = np.array2string(np.asarray(self._value), separator=", ")
@@ -192,6 +204,30 @@ def converted_to(value: Any, dtype: Any) -> jax.Array:
         if not (array.dtype.kind == "f" and np.dtype(dtype).kind in "biu"):
             return jnp.asarray(array, dtype)
     return constant(value)._value
+
+
+def _adopt(value: Any, dtype: Any) -> tuple[jax.Array, bool]:
+    """The array a variable takes for ``value``, and whether that buffer is shared.
+
+    This is the one place where a variable decides whether it owns its buffer: an array that
+    is (or may be) still visible elsewhere -- a Tensor's, a jax array the caller holds, another
+    Variable's -- is taken without a copy but marked shared, so the next compiled call does not
+    donate it (and writes back a buffer of its own). A buffer made here from Python or numpy
+    data is owned.
+    """
+    if isinstance(value, Variable):
+        with value.lock:
+            value.exposed = True  # both variables now hold this buffer
+            source: Any = value._value
+        value = source
+    elif isinstance(value, Tensor):
+        source = value._value
+    elif isinstance(value, jax.Array):
+        source = value
+    else:
+        source = None
+    array = constant(value, dtype)._value
+    return array, array is source
 
 
 def check_assignable(variable: Variable, aval: AVal, method: str) -> None:

@@ -277,7 +277,9 @@ def getitem(x: Any, index: Any) -> Any:
     _check_ints(aval, basic)  # eagerly too: jax clamps out-of-range ints instead of failing
     while basic and basic[-1] == FULL_SLICE:
         basic.pop()
-    result = bind(SLICE, x, index=tuple(basic)) if basic else x
+    # Always an op, even for x[:] or x[...]: on a Variable that is a read (a snapshot of its
+    # value now), never the variable itself, which later assignments would change.
+    result = bind(SLICE, x, index=tuple(basic))
     if not arrays:
         return result
     axis = _gather_axis(aval, entries, expanded)

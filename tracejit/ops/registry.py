@@ -21,7 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tracejit.errors import OpError
+import numpy as np
+
+from tracejit.errors import OpError, TracejitError, trimmed
 from tracejit.tracing import context
 from tracejit.types import AVal
 
@@ -90,12 +92,27 @@ def all_ops() -> dict[str, OpDef]:
     return dict(_REGISTRY)
 
 
+# Operands that are plain data, converted to tensors (by tracejit.eager.tensor.constant) before
+# a tape records them.
+RAW_OPERANDS: frozenset[type] = frozenset({list, tuple, np.ndarray})
+to_tensor: Callable[[Any], Any] = lambda value: value  # noqa: E731 - replaced at import time
+
+
 def bind(op: OpDef, *args: Any, **params: Any) -> Any:
     """Apply ``op`` to ``args``: the innermost interpreter runs it (a GraphBuilder emits a node,
     the eager interpreter runs ``impl`` now); then each active gradient tape records it."""
     state = context.state
-    out = state.interpreter.bind(op, args, params)
-    for tape in state.tapes:
+    tapes = state.tapes
+    if tapes and any(type(a) in RAW_OPERANDS for a in args):
+        # Converted once, here, so the tapes record (and the VJP rules see) tensors, never a
+        # Python list or numpy array.
+        args = tuple(to_tensor(a) if type(a) in RAW_OPERANDS else a for a in args)
+    try:  # free in Python 3.11+ unless it raises
+        out = state.interpreter.bind(op, args, params)
+    except TracejitError as err:  # the user's line is in the message; drop our frames
+        trimmed(err)
+        raise
+    for tape in tapes:
         tape.record_op(op, args, params, out)
     return out
 

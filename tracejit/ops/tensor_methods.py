@@ -175,47 +175,110 @@ class TensorMethods:
 
         return squeeze(self, axis)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+    # Reductions take numpy's keywords too (``dtype=``, ``out=None``), because numpy's own
+    # functions call these methods: ``np.mean(t)`` is ``t.mean(axis=None, dtype=None, out=None)``.
+    def sum(
+        self,
+        axis: Any = None,
+        dtype: Any = None,
+        out: None = None,
+        keepdims: bool = False,
+        **numpy_only: Any,
+    ) -> Any:
         from tracejit.ops.reduction import sum
 
-        return sum(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "sum", dtype, out, numpy_only)
+        return sum(x, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def mean(
+        self,
+        axis: Any = None,
+        dtype: Any = None,
+        out: None = None,
+        keepdims: bool = False,
+        **numpy_only: Any,
+    ) -> Any:
         from tracejit.ops.reduction import mean
 
-        return mean(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "mean", dtype, out, numpy_only)
+        result = mean(x, axis=axis, keepdims=keepdims)
+        return result if dtype is None else result.astype(dtype)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def max(
+        self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
+    ) -> Any:
         from tracejit.ops.reduction import max
 
-        return max(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "max", None, out, numpy_only)
+        return max(x, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def min(
+        self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
+    ) -> Any:
         from tracejit.ops.reduction import min
 
-        return min(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "min", None, out, numpy_only)
+        return min(x, axis=axis, keepdims=keepdims)
 
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def prod(
+        self,
+        axis: Any = None,
+        dtype: Any = None,
+        out: None = None,
+        keepdims: bool = False,
+        **numpy_only: Any,
+    ) -> Any:
         from tracejit.ops.reduction import prod
 
-        return prod(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "prod", dtype, out, numpy_only)
+        return prod(x, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def argmax(
+        self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
+    ) -> Any:
         from tracejit.ops.reduction import argmax
 
-        return argmax(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "argmax", None, out, numpy_only)
+        return argmax(x, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def argmin(
+        self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
+    ) -> Any:
         from tracejit.ops.reduction import argmin
 
-        return argmin(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "argmin", None, out, numpy_only)
+        return argmin(x, axis=axis, keepdims=keepdims)
 
-    def any(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def any(
+        self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
+    ) -> Any:
         from tracejit.ops.reduction import any
 
-        return any(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "any", None, out, numpy_only)
+        return any(x, axis=axis, keepdims=keepdims)
 
-    def all(self, axis: Any = None, keepdims: bool = False) -> Any:
+    def all(
+        self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
+    ) -> Any:
         from tracejit.ops.reduction import all
 
-        return all(self, axis=axis, keepdims=keepdims)
+        x = _numpy_compatible(self, "all", None, out, numpy_only)
+        return all(x, axis=axis, keepdims=keepdims)
+
+
+def _numpy_compatible(x: Any, method: str, dtype: Any, out: Any, numpy_only: dict) -> Any:
+    """Apply numpy's ``dtype=`` (the dtype the reduction computes in, as jnp does) and refuse
+    the numpy keywords that cannot work on immutable tensors, naming them."""
+    if out is not None:
+        raise TypeError(
+            f"Tensor.{method}: out= is not supported (tensors are immutable); use the "
+            f"returned tensor instead, e.g. result = np.{method}(t)"
+        )
+    if numpy_only:
+        names = ", ".join(f"{name}=" for name in sorted(numpy_only))
+        raise TypeError(f"Tensor.{method}: unsupported keyword(s) {names}")
+    if dtype is None:
+        return x
+    from tracejit.ops.elementwise import cast
+
+    return cast(x, dtype)

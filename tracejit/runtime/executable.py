@@ -8,8 +8,13 @@ instead, which times jax's lowering and XLA's compile (``compile_seconds``) and 
 the fast closure.
 
 Donation: the buffers of variables the graph assigns are donated to XLA, so an update needs no
-second copy of the parameters. A variable whose buffer an eager read handed out
-(``Variable.exposed``) is not donated on that call, so a tensor the user holds stays valid.
+second copy of the parameters. A buffer is donated only while its variable owns it alone: one
+that may be visible elsewhere (``Variable.exposed``: it came from a tensor or another variable,
+or a read handed it out) is not donated on that call, so a tensor the user holds stays valid.
+
+Threads: a call holds the locks of all the variables it uses (taken in creation order, so two
+calls never deadlock) around reading their values, the compiled call and the write-back, so
+concurrent calls that update the same variables are serialized and no update is lost.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class Executable:
     ) -> None:
         self.graph = graph
         self.variables = tuple(variables)
+        unique = {id(v): v for v in self.variables}.values()
+        self.locks = tuple(v.lock for v in sorted(unique, key=lambda v: v.serial))
         fn, self.const_args = graph_to_function(graph)
         updated = graph.updated_state()
         self.updated_variables = tuple(self.variables[i] for i in updated)
@@ -89,18 +96,32 @@ class Executable:
             return lambda leaves: unpack(jitted(*leaves))
         return self.run_with_state
 
-    def run_with_state(self, leaves: list[Any], donate: bool = True) -> Any:
-        state = [v._value for v in self.variables]
-        if donate and not any(v.exposed for v in self.updated_variables):
-            result = self.jitted_donating(*leaves, *state, *self.const_args)
-        else:
-            result = self.jitted(*leaves, *state, *self.const_args)
-        if not self.updated_variables:
-            return self.unpack(result)
-        results = result if isinstance(result, tuple) else (result,)
-        for variable, array in zip(self.updated_variables, results[self.n_outputs :]):
-            variable._value = array
-            variable.exposed = False
+    def run_with_state(
+        self, leaves: list[Any], donate: bool = True, state_out: list[Any] | None = None
+    ) -> Any:
+        """Run with the variables' current values; ``state_out`` (when given) receives them,
+        and they are then not donated."""
+        locks = self.locks
+        for lock in locks:
+            lock.acquire()
+        try:
+            state = [v._value for v in self.variables]
+            if state_out is not None:
+                state_out.extend(state)
+                donate = False
+            if donate and not any(v.exposed for v in self.updated_variables):
+                result = self.jitted_donating(*leaves, *state, *self.const_args)
+            else:
+                result = self.jitted(*leaves, *state, *self.const_args)
+            if not self.updated_variables:
+                return self.unpack(result)
+            results = result if isinstance(result, tuple) else (result,)
+            for variable, array in zip(self.updated_variables, results[self.n_outputs :]):
+                variable._value = array  # a fresh output buffer: the variable owns it
+                variable.exposed = False
+        finally:
+            for lock in reversed(locks):
+                lock.release()
         outputs = results[: self.n_outputs]
         return self.unpack(outputs[0] if self.n_outputs == 1 else outputs)
 
