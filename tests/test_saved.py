@@ -323,6 +323,10 @@ HOSTILE = {
         lambda p: p["functions"]["predict"]["parameters"][0].update(name="x; import os"),
         "not a valid parameter name",
     ),
+    "empty parameter name": (
+        lambda p: p["functions"]["predict"]["parameters"][0].update(name=""),
+        "'' is not a valid parameter name",
+    ),
     "output mismatch": (
         lambda p: p["functions"]["predict"]["signatures"][0]["outputs"].update(tensor="i32[?,3]"),
         "output structure does not match",
@@ -514,10 +518,25 @@ def test_fuzz_hostile_programs_raise_format_error(small_saved, tmp_path, data):
     _load_and_check(target, x, None)
 
 
+FUZZ_SECONDS, FUZZ_MEGABYTES = 5.0, 128  # per case (generous: the CI machine is shared)
+
+
 def _load_and_check(directory, x, expected):
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
     try:
         loaded = tj.saved.load(directory)
     except FormatError:
+        loaded = None
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    assert seconds < FUZZ_SECONDS and peak < FUZZ_MEGABYTES, (seconds, peak)
+    if loaded is None:
         return
     try:
         result = loaded.small(x).numpy()
@@ -558,3 +577,186 @@ def test_npz_members_are_never_unpickled(tmp_path):
             np.lib.format.write_array(member, np.array([object()]), allow_pickle=True)
     with pytest.raises(files.CorruptFileError, match="manifest says"):
         files.read_arrays(path, {"a0": ((1,), np.dtype("float32"), "0" * 64)})
+
+
+# Bounded time and memory on hostile directories -------------------------------------------------
+def _bounded_load(directory, seconds=5.0, megabytes=64, **caps):
+    """Load ``directory`` in a thread (so a blocking open cannot hang the suite): it must raise
+    FormatError within ``seconds``, allocating at most ``megabytes`` (tracemalloc peak)."""
+    import threading
+    import time
+    import tracemalloc
+
+    outcome = {}
+
+    def target():
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            tj.saved.load(directory, **caps)
+            outcome["error"] = None
+        except BaseException as err:  # noqa: BLE001 - reported below
+            outcome["error"] = err
+        outcome["seconds"] = time.perf_counter() - start
+        outcome["peak"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds + 30)
+    assert not thread.is_alive(), "the load blocked"
+    assert isinstance(outcome["error"], FormatError), repr(outcome["error"])
+    assert outcome["seconds"] < seconds, outcome
+    assert outcome["peak"] < megabytes, outcome
+    return str(outcome["error"])
+
+
+def _set_manifest_digest(directory, key, digest):
+    path = os.path.join(directory, "saved.json")
+    manifest = json.load(open(path))
+    manifest[key]["sha256"] = digest
+    json.dump(manifest, open(path, "w"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("name", ["program.json", "arrays.npz", "saved.json"])
+def test_a_fifo_in_place_of_a_file_is_refused_at_once(small_saved, tmp_path, name):
+    directory = fresh_copy(small_saved[0], tmp_path)
+    os.remove(os.path.join(directory, name))
+    os.mkfifo(os.path.join(directory, name))
+    assert "not a regular file" in _bounded_load(directory)
+
+
+def test_a_directory_in_place_of_a_file_is_refused(small_saved, tmp_path):
+    directory = fresh_copy(small_saved[0], tmp_path)
+    os.remove(os.path.join(directory, "arrays.npz"))
+    os.mkdir(os.path.join(directory, "arrays.npz"))
+    assert "not a regular file" in _bounded_load(directory)
+
+
+@pytest.mark.parametrize("name", ["program.json", "arrays.npz"])
+def test_huge_sparse_files_are_refused_before_hashing(small_saved, tmp_path, name):
+    directory = fresh_copy(small_saved[0], tmp_path)
+    os.truncate(os.path.join(directory, name), 20 * 2**30)  # sparse: no disk used
+    assert "larger than the allowed" in _bounded_load(directory, seconds=2.0)
+
+
+def _add_array(directory, key, shape, dtype, member_bytes, compression=zipfile.ZIP_DEFLATED):
+    """Declare array ``key`` in program.json and add it to arrays.npz, checksums recomputed."""
+    program_path = os.path.join(directory, "program.json")
+    program = json.load(open(program_path))
+    program["arrays"][key] = {"shape": list(shape), "dtype": dtype, "sha256": "0" * 64}
+    json.dump(program, open(program_path, "w"))
+    with zipfile.ZipFile(os.path.join(directory, "arrays.npz"), "a", compression) as archive:
+        with archive.open(key + ".npy", "w", force_zip64=True) as member:
+            for block in member_bytes:
+                member.write(block)
+    rehash(directory)
+
+
+def _npy_blocks(shape, dtype, total, block=1 << 24):
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": tuple(shape)}
+    )
+    yield header.getvalue()
+    zeros = bytes(block)
+    for start in range(0, total, block):
+        yield zeros[: min(block, total - start)]
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_size(small_saved, tmp_path):
+    """512 MiB of zeros, deflated to well under 1 MiB, declared as an array within the old
+    element cap: refused from the declaration, never inflated."""
+    directory = fresh_copy(small_saved[0], tmp_path)
+    shape = (2**27,)
+    _add_array(directory, "c99", shape, "float32", _npy_blocks(shape, "float32", 4 * 2**27))
+    assert os.path.getsize(os.path.join(directory, "arrays.npz")) < 2**21
+    assert "out of range [0, 67108864]" in _bounded_load(directory)
+
+
+def test_array_members_stream_within_their_declared_size(small_saved, tmp_path):
+    """A member whose zip sizes disagree with its declared aval is refused before a byte of it
+    is inflated (members are then streamed into a buffer of the declared size only)."""
+    directory = fresh_copy(small_saved[0], tmp_path)
+    shape = (2**20,)  # 4 MiB declared, 256 MiB of data
+    _add_array(directory, "c99", shape, "float32", _npy_blocks(shape, "float32", 2**28))
+    assert "should hold 4194304 bytes of data" in _bounded_load(directory, megabytes=48)
+
+
+def test_only_stored_and_deflated_members_are_read(small_saved, tmp_path):
+    directory = fresh_copy(small_saved[0], tmp_path)
+    shape = (4,)
+    _add_array(directory, "c99", shape, "float32", _npy_blocks(shape, "float32", 16),
+               compression=zipfile.ZIP_BZIP2)  # fmt: skip
+    assert "compression method 12 is not allowed" in _bounded_load(directory)
+
+
+@pytest.mark.parametrize(
+    "bomb, message",
+    [(b"[" + b"[]," * 5_000_000 + b"[]]", "JSON values"), (b"[" * 200_000, "nested")],
+)
+def test_json_bombs_are_refused_before_parsing(small_saved, tmp_path, bomb, message):
+    directory = fresh_copy(small_saved[0], tmp_path)
+    open(os.path.join(directory, "program.json"), "wb").write(bomb)
+    rehash(directory)
+    assert message in _bounded_load(directory, megabytes=64)
+
+
+def test_node_count_is_capped(small_saved, tmp_path):
+    from tracejit.saved.load import MAX_NODES
+
+    directory = fresh_copy(small_saved[0], tmp_path)
+
+    def pad(program):
+        graph = program["functions"]["small"]["signatures"][0]["graph"]
+        source = graph["inputs"][0]["id"]
+        graph["nodes"] += [
+            {"op": "negative", "inputs": [source], "params": {},
+             "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
+            for i in range(MAX_NODES + 1)
+        ]  # fmt: skip
+
+    tamper(directory, pad)
+    assert f"more than the allowed {MAX_NODES} nodes" in _bounded_load(directory, megabytes=256)
+
+
+def test_loading_time_is_linear_in_the_node_count(small_saved, tmp_path):
+    import time
+
+    def timed(count):
+        directory = fresh_copy(small_saved[0], pathlib.Path(tempfile.mkdtemp(dir=tmp_path)))
+
+        def pad(program):
+            graph = program["functions"]["small"]["signatures"][0]["graph"]
+            source = graph["inputs"][0]["id"]
+            graph["nodes"] += [
+                {"op": "negative", "inputs": [source], "params": {},
+                 "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
+                for i in range(count)
+            ]  # fmt: skip
+
+        tamper(directory, pad)
+        start = time.perf_counter()
+        tj.saved.load(directory)
+        return time.perf_counter() - start
+
+    small, large = min(timed(2000) for _ in range(2)), timed(16000)
+    assert large < 16 * small + 1.0, (small, large)  # 8x the nodes: far from 64x
+
+
+def test_a_loaded_function_wraps_run_time_failures(small_saved, tmp_path):
+    directory, x, _ = small_saved
+    loaded = tj.saved.load(directory)
+    concrete = loaded.small.concrete_functions()[0]
+
+    class Failing:
+        def run(self, leaves):
+            raise RuntimeError("INTERNAL: the device went away")
+
+    concrete._executable = Failing()
+    with pytest.raises(tj.errors.ExecutionError, match=r"small\(x: f32\[2,4\]\) failed at run "
+                       "time: RuntimeError: INTERNAL: the device went away"):  # fmt: skip
+        loaded.small(x)

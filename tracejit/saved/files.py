@@ -8,7 +8,10 @@ at all, arrays that load without pickle, and JSON that is parsed strictly.
   array (shape, dtype name, sha256 of its bytes). Reading checks the zip member's size and the
   ``.npy`` header against the manifest *before* reading any data, never unpickles, and checks
   every checksum.
-- ``read_json``: size-capped, no NaN/Infinity literals, no duplicate keys.
+- ``read_json``: size-capped, no NaN/Infinity literals, no duplicate keys, and nesting depth and
+  item count capped by a scan of the bytes *before* any Python object is built.
+- Every file is opened with ``open_regular``: regular files only (a FIFO, device or directory
+  in a file's place is refused at once, never blocks), size checked before a byte is read.
 
 This module imports only the standard library, numpy and ml_dtypes (never jax, never the rest of
 tracejit), so a small writer process can use it without paying for jax's import.
@@ -17,11 +20,14 @@ tracejit), so a small writer process can use it without paying for jax's import.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
+import re
 import secrets
 import shutil
+import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -32,6 +38,9 @@ import numpy as np
 
 TEMP_PREFIX = ".tmp-"
 _MAX_NPY_HEADER = 65536
+_CHUNK = 1 << 20
+MAX_JSON_DEPTH = 256
+MAX_JSON_ITEMS = 4_000_000
 _DTYPE_NAMES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "complex64", "complex128",
@@ -42,6 +51,47 @@ DTYPES["bfloat16"] = np.dtype(ml_dtypes.bfloat16)
 
 class CorruptFileError(ValueError):
     """A file is missing, truncated, or does not hold what its manifest says."""
+
+
+# Opening files ----------------------------------------------------------------------------------
+def open_regular(path: str, max_bytes: int) -> io.BufferedReader:
+    """Open ``path`` for reading if it is a regular file of at most ``max_bytes``.
+
+    The file is opened non-blocking (a FIFO in its place cannot make the open wait for a
+    writer), then ``fstat``-ed: anything but a regular file, or a file over the cap, raises
+    ``CorruptFileError`` before a byte is read."""
+    name = os.path.basename(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise CorruptFileError(f"{name}: cannot be read ({err.strerror or err})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorruptFileError(f"{name} is not a regular file")
+        if info.st_size > max_bytes:
+            raise CorruptFileError(
+                f"{name} is {info.st_size} bytes, larger than the allowed {max_bytes}"
+            )
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_capped(path: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (``CorruptFileError`` otherwise)."""
+    with open_regular(path, max_bytes) as file:
+        try:  # (read what fstat saw, plus a byte: never a buffer of the whole cap)
+            raw = file.read(min(os.fstat(file.fileno()).st_size, max_bytes) + 1)
+        except OSError as err:
+            raise CorruptFileError(
+                f"{os.path.basename(path)}: cannot be read ({err.strerror or err})"
+            ) from None
+    if len(raw) > max_bytes:  # (it grew after the fstat)
+        raise CorruptFileError(f"{os.path.basename(path)} is larger than {max_bytes} bytes")
+    return raw
 
 
 # Dtypes ------------------------------------------------------------------------------------------
@@ -99,26 +149,47 @@ def element_count(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
-def read_arrays(
-    path: str, expected: Mapping[str, tuple[tuple[int, ...], np.dtype, str]]
-) -> dict[str, np.ndarray]:
-    """Read the arrays ``expected`` names (key -> (shape, dtype, sha256)) from an ``.npz``.
+def arrays_file_cap(expected: Mapping[str, tuple[tuple[int, ...], np.dtype, str]]) -> int:
+    """The most bytes an ``.npz`` holding the ``expected`` arrays can take: their data, an
+    ``.npy`` header and zip records for each, and a little slack."""
+    per_member = _MAX_NPY_HEADER + 1024
+    data = sum(element_count(shape) * dtype.itemsize for shape, dtype, _ in expected.values())
+    return data + per_member * (len(expected) + 1)
 
-    Shapes come from an already validated manifest; a member whose size, header, length or
-    checksum disagrees raises ``CorruptFileError``. Members not named are never read.
+
+def read_arrays(
+    file: Any, expected: Mapping[str, tuple[tuple[int, ...], np.dtype, str]], name: str = ""
+) -> dict[str, np.ndarray]:
+    """Read the arrays ``expected`` names (key -> (shape, dtype, sha256)) from an ``.npz``
+    (a path or an open binary file).
+
+    Shapes come from an already validated manifest; a member whose sizes, compression method,
+    header, length or checksum disagrees raises ``CorruptFileError`` -- sizes and method are
+    checked before any data is read, and data is streamed into a buffer of the declared size
+    (never more), hashed as it arrives. Members not named are never read.
     """
+    if not name:
+        path_like = isinstance(file, (str, os.PathLike))
+        name = os.path.basename(os.fspath(file)) if path_like else "the arrays file"
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = {info.filename: info for info in archive.infolist()}
+        with zipfile.ZipFile(file) as archive:
+            infos = archive.infolist()
+            if len(infos) > len(expected) + 16:
+                raise CorruptFileError(
+                    f"{name} has {len(infos)} members for {len(expected)} arrays"
+                )
+            members = {info.filename: info for info in infos}
             return {
                 key: _read_member(archive, members, key, *spec) for key, spec in expected.items()
             }
     except CorruptFileError:
         raise
+    except MemoryError:
+        raise CorruptFileError(f"{name}: its arrays do not fit in memory") from None
     except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error) as err:
-        raise CorruptFileError(f"{os.path.basename(path)}: unreadable array file ({err})") from None
+        raise CorruptFileError(f"{name}: unreadable array file ({err})") from None
     except (ValueError, RuntimeError, NotImplementedError) as err:  # bad headers, encryption
-        raise CorruptFileError(f"{os.path.basename(path)}: malformed array file ({err})") from None
+        raise CorruptFileError(f"{name}: malformed array file ({err})") from None
 
 
 def _read_member(
@@ -139,6 +210,10 @@ def _read_member(
         raise CorruptFileError(
             f"{where} should hold {nbytes} bytes of data, but its file is {info.file_size} bytes"
         )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise CorruptFileError(f"{where}: compression method {info.compress_type} is not allowed")
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise CorruptFileError(f"{where}: a stored member's sizes disagree")
     with archive.open(info) as member:
         version = np.lib.format.read_magic(member)
         if version == (1, 0):
@@ -153,13 +228,22 @@ def _read_member(
                 f"{where}: the file holds {stored_dtype} {tuple(stored_shape)}"
                 f"{' (Fortran order)' if fortran else ''}, the manifest says {dtype} {shape}"
             )
-        data = member.read(nbytes + 1)
-    if len(data) != nbytes:
-        raise CorruptFileError(f"{where} is truncated or has trailing bytes")
-    array = np.frombuffer(data, dtype=storage).reshape(shape).view(dtype)
-    if checksum(array) != digest:
+        buffer = bytearray(nbytes)
+        view = memoryview(buffer)
+        hasher = hashlib.sha256()
+        filled = 0
+        while filled < nbytes:  # stream: never more than the declared size
+            chunk = member.read(min(_CHUNK, nbytes - filled))
+            if not chunk:
+                raise CorruptFileError(f"{where} is truncated")
+            view[filled : filled + len(chunk)] = chunk
+            hasher.update(chunk)
+            filled += len(chunk)
+        if member.read(1):
+            raise CorruptFileError(f"{where} has trailing bytes")
+    if hasher.hexdigest() != digest:
         raise CorruptFileError(f"{where}: checksum mismatch (the bytes were changed or damaged)")
-    return array
+    return np.frombuffer(buffer, dtype=storage).reshape(shape).view(dtype)
 
 
 # JSON --------------------------------------------------------------------------------------------
@@ -176,22 +260,48 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def read_json(path: str, max_bytes: int) -> Any:
-    """Parse a JSON file strictly: at most ``max_bytes``, no NaN/Infinity, no duplicate keys."""
-    name = os.path.basename(path)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def check_json_shape(raw: bytes, max_depth: int = MAX_JSON_DEPTH,
+                     max_items: int = MAX_JSON_ITEMS) -> None:  # fmt: skip
+    """Refuse JSON text nested deeper than ``max_depth`` or with more than ``max_items`` values
+    and keys, by scanning the bytes (at C speed) before the parser builds any object.
+
+    Items are bounded by the separators and openings (``,`` ``:`` ``[`` ``{``), counted even
+    inside strings, so the bound is conservative; depth is computed outside strings."""
+    items = sum(raw.count(c) for c in (b",", b":", b"[", b"{")) + 1
+    if items > max_items:
+        raise CorruptFileError(f"holds more than the allowed {max_items} JSON values")
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int32)
+    depth = int(np.cumsum(steps).max())
+    if depth > max_depth:
+        raise CorruptFileError(f"is nested {depth} deep, more than the allowed {max_depth}")
+
+
+def parse_json(raw: bytes, name: str, max_items: int = MAX_JSON_ITEMS) -> Any:
+    """Parse JSON bytes strictly: shape checked first (``check_json_shape``), no NaN/Infinity,
+    no duplicate keys."""
     try:
-        with open(path, "rb") as file:
-            raw = file.read(max_bytes + 1)
-    except OSError as err:
-        raise CorruptFileError(f"{name}: cannot be read ({err.strerror or err})") from None
-    if len(raw) > max_bytes:
-        raise CorruptFileError(f"{name} is larger than {max_bytes} bytes")
-    try:
+        check_json_shape(raw, max_items=max_items)
         return json.loads(raw, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
     except CorruptFileError as err:
         raise CorruptFileError(f"{name}: {err}") from None
+    except MemoryError:
+        raise CorruptFileError(f"{name}: does not fit in memory") from None
     except (ValueError, RecursionError) as err:  # includes JSONDecodeError, bad UTF-8
         raise CorruptFileError(f"{name} is not valid JSON ({err})") from None
+
+
+def read_json(path: str, max_bytes: int, max_items: int = MAX_JSON_ITEMS) -> Any:
+    """Parse a JSON file strictly: a regular file of at most ``max_bytes``, then
+    ``parse_json``."""
+    return parse_json(read_capped(path, max_bytes), os.path.basename(path), max_items)
 
 
 def write_json(path: str, data: Any) -> bytes:
@@ -204,11 +314,22 @@ def write_json(path: str, data: Any) -> bytes:
     return raw
 
 
-def sha256_file(path: str) -> str:
+def sha256_file(path: str | Any, max_bytes: int | None = None) -> str:
+    """sha256 of a file (a path, opened with ``open_regular`` when ``max_bytes`` is given, or
+    an open binary file, hashed from its current position)."""
+    if not isinstance(path, (str, os.PathLike)):
+        return _sha256_stream(path)
+    if max_bytes is None:
+        with open(path, "rb") as file:
+            return _sha256_stream(file)
+    with open_regular(path, max_bytes) as file:
+        return _sha256_stream(file)
+
+
+def _sha256_stream(file: Any) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: file.read(_CHUNK), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 

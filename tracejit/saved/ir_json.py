@@ -250,9 +250,12 @@ def decode_value(obj: Any, where: str, depth: int = 0, decode_graph: Any = None)
 class GraphDecoder:
     """Decodes graphs, resolving constants against ``arrays`` (key -> validated array)."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], max_elements: int) -> None:
+    def __init__(self, arrays: Mapping[str, np.ndarray], max_elements: int,
+                 max_nodes: int = 100_000) -> None:  # fmt: skip
         self.arrays = arrays
         self.max_elements = max_elements
+        self.max_nodes = max_nodes
+        self.nodes_seen = 0  # over every graph this decoder reads, nested ones included
         self.ops = all_ops()
 
     def graph(self, obj: Any, where: str, depth: int = 0) -> Graph:
@@ -296,6 +299,9 @@ class GraphDecoder:
         state = tuple(declare(d, at) for at, d in items("state"))
         state_names = tuple(text(n, at) for at, n in items("state_names"))
         consts = tuple(self._const(declare(d, at, ("array",)), d, at) for at, d in items("consts"))
+        self.nodes_seen += len(expect(obj["nodes"], list, f"{where}.nodes"))
+        if self.nodes_seen > self.max_nodes:
+            raise fail(where, f"the program has more than the allowed {self.max_nodes} nodes")
         nodes = tuple(self._node(n, at, lookup, declare, depth) for at, n in items("nodes"))
         graph = Graph(
             name=text(obj["name"], f"{where}.name"),

@@ -15,6 +15,7 @@ restored variables are its state, shared by all the functions of the directory.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import os
 import re
@@ -24,7 +25,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.variable import Variable
-from tracejit.errors import SignatureError, TracejitError
+from tracejit.errors import ExecutionError, SignatureError, TracejitError
 from tracejit.ir.graph import Graph
 from tracejit.lowering.to_jax import graph_to_function
 from tracejit.runtime.executable import Executable
@@ -36,19 +37,37 @@ from tracejit.tracing import context
 from tracejit.tracing import signature as sig
 from tracejit.types import AVal, TensorSpec, as_dtype
 
-MAX_ELEMENTS = 1 << 31
+MAX_ELEMENTS = 1 << 26  # per value and per array: 64 Mi elements (256 MiB of float32)
+MAX_ARRAY_BYTES = 1 << 30  # all arrays together
 MAX_PROGRAM_BYTES = 1 << 28
+MAX_NODES = 100_000  # IR nodes over all graphs, nested bodies included
+MAX_JSON_ITEMS = files.MAX_JSON_ITEMS
 _ARRAY_KEY = re.compile(r"[cv]\d{1,9}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The caps a load enforces (see ``load``)."""
+
+    max_elements: int = MAX_ELEMENTS
+    max_array_bytes: int = MAX_ARRAY_BYTES
+    max_program_bytes: int = MAX_PROGRAM_BYTES
+    max_nodes: int = MAX_NODES
+    max_json_items: int = MAX_JSON_ITEMS
+
+
 def load(directory: str, *, max_elements: int = MAX_ELEMENTS,
-         max_program_bytes: int = MAX_PROGRAM_BYTES) -> Loaded:  # fmt: skip
+         max_array_bytes: int = MAX_ARRAY_BYTES, max_program_bytes: int = MAX_PROGRAM_BYTES,
+         max_nodes: int = MAX_NODES, max_json_items: int = MAX_JSON_ITEMS) -> Loaded:  # fmt: skip
     """Load what ``tj.saved.save`` wrote: an object whose attributes are the saved functions.
 
-    ``max_elements`` caps the size of every value and array the directory may declare;
-    ``max_program_bytes`` the size of its JSON. Raises ``FormatError`` for a corrupt, hostile
-    or incompatible directory, having run nothing from it.
+    The caps (raise them for bigger programs you trust not to exhaust memory):
+    ``max_elements`` caps the size of every value and array the directory may declare
+    (default 2**26); ``max_array_bytes`` all arrays together (1 GiB); ``max_program_bytes`` the
+    size of its JSON (256 MiB); ``max_nodes`` the IR nodes of all its graphs (100,000);
+    ``max_json_items`` the values and keys in its JSON (4,000,000). Raises ``FormatError``
+    for a corrupt, hostile, oversized or incompatible directory, having run nothing from it.
 
     >>> import tempfile
     >>> import tracejit as tj
@@ -61,16 +80,19 @@ def load(directory: str, *, max_elements: int = MAX_ELEMENTS,
     array([3., 4.], dtype=float32)
     """
     directory = os.fspath(directory)
+    limits = Limits(max_elements, max_array_bytes, max_program_bytes, max_nodes, max_json_items)
     try:
-        program, arrays = _read_files(directory, max_elements, max_program_bytes)
-        return _Builder(program, arrays, max_elements).build()
+        program, arrays = _read_files(directory, limits)
+        return _Builder(program, arrays, limits).build()
     except files.CorruptFileError as err:
         raise FormatError(f"{directory}: {err}") from None
     except FormatError as err:
         raise FormatError(f"{directory}: {err}") from None
+    except (MemoryError, RecursionError) as err:
+        raise FormatError(f"{directory}: too large to load ({type(err).__name__})") from None
 
 
-def _read_files(directory: str, max_elements: int, max_bytes: int) -> tuple[dict, dict]:
+def _read_files(directory: str, limits: Limits) -> tuple[dict, dict]:
     if not os.path.isdir(directory):
         raise FormatError("not a directory")
     manifest = files.read_json(files.member_path(directory, MANIFEST), 1 << 20)
@@ -82,31 +104,44 @@ def _read_files(directory: str, max_elements: int, max_bytes: int) -> tuple[dict
             f"{MANIFEST}: format version {manifest['version']!r}; this tracejit "
             f"reads version {VERSION} (save it again with a matching tracejit)"
         )
-    paths = {}
-    for key in ("program", "arrays"):
-        entry = fields(manifest[key], f"{MANIFEST}.{key}", ("file", "sha256"))
-        paths[key] = files.member_path(directory, entry["file"])
-        try:
-            digest = files.sha256_file(paths[key])
-        except OSError as err:
-            raise FormatError(f"{entry['file']}: cannot be read ({err.strerror or err})") from None
-        if digest != entry["sha256"]:
-            raise FormatError(
-                f"{entry['file']}: checksum mismatch (the file was changed or damaged)"
-            )
-    program = files.read_json(paths["program"], max_bytes)
+    entries = {
+        key: fields(manifest[key], f"{MANIFEST}.{key}", ("file", "sha256"))
+        for key in ("program", "arrays")
+    }
+    paths = {key: files.member_path(directory, entry["file"]) for key, entry in entries.items()}
+    # program.json: a regular file under the cap, read once; the bytes hashed are the bytes parsed.
+    raw = files.read_capped(paths["program"], limits.max_program_bytes)
+    _check_digest(hashlib.sha256(raw).hexdigest(), entries["program"])
+    program = files.parse_json(raw, "program.json", limits.max_json_items)
+    del raw
     fields(program, "program.json", ("functions", "variables", "arrays"))
+    expected = _expected_arrays(program, limits)
+    # arrays.npz: a regular file no larger than the declared arrays need, hashed, then read.
+    with files.open_regular(paths["arrays"], files.arrays_file_cap(expected)) as file:
+        _check_digest(files.sha256_file(file), entries["arrays"])
+        file.seek(0)
+        return program, files.read_arrays(file, expected, entries["arrays"]["file"])
+
+
+def _check_digest(digest: str, entry: dict) -> None:
+    if digest != entry["sha256"]:
+        raise FormatError(f"{entry['file']}: checksum mismatch (the file was changed or damaged)")
+
+
+def _expected_arrays(program: dict, limits: Limits) -> dict:
     expected = {}
+    total = 0
+    max_elements = limits.max_elements
     for key, entry in expect(program["arrays"], dict, "program.json.arrays").items():
         at = f"program.json.arrays.{key}"
         if not _ARRAY_KEY.fullmatch(key):
             raise fail(at, "not an array key (c<i> or v<i>)")
         fields(entry, at, ("shape", "dtype", "sha256"))
-        shape = tuple(
-            integer(d, f"{at}.shape", 0, max_elements)
-            for d in expect(entry["shape"], list, f"{at}.shape")
-        )
-        if len(shape) > 64 or files.element_count(shape) > max_elements:
+        dims = expect(entry["shape"], list, f"{at}.shape")
+        if len(dims) > 64:
+            raise fail(at, "has more than 64 dimensions")
+        shape = tuple(integer(d, f"{at}.shape", 0, max_elements) for d in dims)
+        if files.element_count(shape) > max_elements:
             raise fail(at, f"shape {shape} is larger than the allowed {max_elements} elements")
         digest = text(entry["sha256"], f"{at}.sha256", 64)
         if not _SHA256.fullmatch(digest):
@@ -115,16 +150,22 @@ def _read_files(directory: str, max_elements: int, max_bytes: int) -> tuple[dict
             dtype = files.dtype_from_name(entry["dtype"])
         except files.CorruptFileError as err:
             raise fail(f"{at}.dtype", str(err)) from None
+        total += files.element_count(shape) * dtype.itemsize
+        if total > limits.max_array_bytes:
+            raise fail(
+                "program.json.arrays",
+                f"declares more than the allowed {limits.max_array_bytes} bytes of arrays",
+            )
         expected[key] = (shape, dtype, digest)
-    return program, files.read_arrays(paths["arrays"], expected)
+    return expected
 
 
 class _Builder:
     """Decodes program.json into loaded functions (after validating all of it)."""
 
-    def __init__(self, program: dict, arrays: dict[str, np.ndarray], max_elements: int) -> None:
-        self.program, self.arrays, self.max_elements = program, arrays, max_elements
-        self.decoder = GraphDecoder(arrays, max_elements)
+    def __init__(self, program: dict, arrays: dict[str, np.ndarray], limits: Limits) -> None:
+        self.program, self.arrays, self.max_elements = program, arrays, limits.max_elements
+        self.decoder = GraphDecoder(arrays, limits.max_elements, limits.max_nodes)
 
     def build(self) -> Loaded:
         variables = self._variables()
@@ -231,7 +272,7 @@ def _check_trace(graph: Graph, ins: tuple, outs: Any, state: list[AVal], where: 
 def _abstract_check(graph: Graph, where: str) -> None:
     """Trace the lowered graph with abstract values (no computation): every op implementation
     must accept its inputs and produce the declared types. With unknown dims, symbolic sizes are
-    tried, then size 2; if jax cannot handle either, the check is left to the first call."""
+    tried, then size 2; a graph that fails every attempt is refused."""
     from tracejit.saved.export import symbolic_structs
 
     expected = list(graph.outputs) + [graph.state_outputs[i] for i in graph.updated_state()]
@@ -252,12 +293,12 @@ def _abstract_check(graph: Graph, where: str) -> None:
         fn, const_args = graph_to_function(graph)
     except Exception as err:  # noqa: BLE001
         raise fail(where, f"the graph cannot be lowered: {err}") from None
+    error: Exception | None = None
     for attempt in attempts:
         try:
             result = jax.eval_shape(fn, *attempt(), *const_args)
         except Exception as err:  # noqa: BLE001 - whatever jax raises, the program is bad
-            if known:
-                raise fail(where, f"the graph does not type-check when lowered: {err}") from None
+            error = err
             continue
         results = result if isinstance(result, tuple) else (result,)
         for value, out in zip(expected, results):
@@ -277,6 +318,7 @@ def _abstract_check(graph: Graph, where: str) -> None:
                     f"{out.dtype}{list(out.shape)}",
                 )
         return
+    raise fail(where, f"the graph does not type-check when lowered: {error}")
 
 
 # The loaded objects -----------------------------------------------------------------------------
@@ -352,7 +394,15 @@ class LoadedFunction:
         actual = tuple(structure.portable(s) for s in found)
         for concrete in self._concretes:
             if sig.matches(concrete.in_structure, actual):
-                return concrete.executable.run(leaves)
+                try:
+                    return concrete.executable.run(leaves)
+                except Exception as err:  # noqa: BLE001 - re-raised naming the function
+                    if isinstance(err, TracejitError):
+                        raise
+                    raise ExecutionError(
+                        f"loaded function {concrete.describe(names)} failed at run time: "
+                        f"{type(err).__name__}: {err}"
+                    ) from err
         given = ", ".join(f"{n}: {structure.describe(s)}" for n, s in zip(names, actual))
         raise SignatureError(
             f"{self.name}({given}) matches no saved signature. A loaded function cannot trace "

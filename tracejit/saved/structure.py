@@ -15,6 +15,7 @@ dataclass result as a dict, since the loading process need not have those classe
 from __future__ import annotations
 
 import inspect
+import keyword
 from typing import Any
 
 from tracejit.eager.variable import Variable
@@ -254,6 +255,8 @@ def decode_parameters(obj: Any, where: str) -> inspect.Signature:
             raise fail(f"{at}.kind", f"{entry['kind']!r} is not one of {', '.join(_KINDS)}")
         default = decode_value(entry["default"], at) if "default" in entry else _EMPTY
         name = text(entry["name"], f"{at}.name")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise fail(f"{at}.name", f"{name!r} is not a valid parameter name")
         try:
             params.append(inspect.Parameter(name, kind, default=default))
         except ValueError as err:
