@@ -182,6 +182,8 @@ class _Builder:
             if not traces:
                 raise fail(where, "has no signatures")
             functions[name] = (signature, traces)
+        if not functions:  # save() refuses to write one: a file without them was edited
+            raise fail("functions", "is empty (tj.saved.save always writes at least one)")
         # Everything is valid: now make the variables and the functions.
         made = [
             Variable(array, trainable=trainable, name=name)
