@@ -19,7 +19,7 @@ from tracejit.errors import OpError, TracejitError
 from tracejit.ir.source import user_location
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
-from tracejit.types import AVal, as_dtype, shape_str
+from tracejit.types import AVal, as_dtype, check_python_int, is_integer, shape_str
 
 _names = itertools.count()
 
@@ -132,6 +132,8 @@ class Variable(TensorMethods):
         elif isinstance(value, Variable):
             array = value._value
         elif isinstance(value, (bool, int, float)):
+            if type(value) is int and is_integer(self._aval.dtype):
+                check_python_int(value, self._aval.dtype)
             array = jnp.asarray(value, self._aval.dtype)
         else:
             array = constant(value)._value
