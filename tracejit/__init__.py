@@ -12,7 +12,6 @@ array([4., 9.], dtype=float32)
 """
 
 from tracejit import config
-from tracejit.eager import execute as _execute  # noqa: F401 - installs the eager interpreter
 from tracejit.eager.tensor import Tensor, constant, convert_to_tensor
 from tracejit.eager.variable import Variable
 from tracejit.autodiff.tape import GradientTape
@@ -119,3 +118,6 @@ from tracejit.ops.bitwise import (
 )
 
 __version__ = "0.1.0"
+
+# TF2 programming model (issue 14)
+from tracejit.eager.variable import name_scope  # noqa: E402

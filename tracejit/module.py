@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tracejit.eager.variable import Variable
+from tracejit.eager.variable import Variable, name_scope
 
 
 def _walk(value: Any, seen: set[int]) -> Iterator[Any]:
@@ -36,9 +36,38 @@ class Module:
     [(2, 3), (3,)]
     """
 
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and (not isinstance(name, str) or not name.isidentifier()):
+            raise ValueError(
+                f"{type(self).__name__}(name={name!r}): a module name must be a valid Python "
+                "identifier, as in TF"
+            )
+        self._name = name
+
     @property
     def name(self) -> str:
         return self.__dict__.get("_name") or type(self).__name__
+
+    @property
+    def name_scope(self) -> Any:
+        """A context manager: Variables created inside it are named ``<module name>/...``.
+
+        >>> import tracejit as tj
+        >>> class Dense(tj.Module):
+        ...     def __init__(self, name=None):
+        ...         super().__init__(name=name)
+        ...         with self.name_scope:
+        ...             self.w = tj.Variable(tj.ones((2, 2)), name="w")
+        >>> Dense(name="fc1").w.name
+        'fc1/w'
+        """
+        return name_scope(self.name)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        object.__setattr__(self, key, value)
+        pending = self.__dict__.get("__deferred_restore__")
+        if pending is not None and not key.startswith("__"):
+            pending.attach(key, value)
 
     def _children(self) -> Iterator[Any]:
         seen: set[int] = {id(self)}

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 
 from tracejit.eager.variable import Variable
 from tracejit.errors import TracejitError
-from tracejit.ops import registry
 from tracejit.ops.registry import OpDef
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
@@ -119,6 +118,15 @@ class GradientTape:
                 return True
         return False
 
+    def record_op(
+        self, op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any
+    ) -> None:
+        """Called by ``bind`` after every op while this tape is in ``context.state.tapes``."""
+        if not op.differentiable or not self._recording:
+            return
+        outputs = out if op.multiple_results else (out,)
+        self.record(args, outputs, lambda cts: op_vjp(op, args, params, outputs, cts))
+
     def record(self, inputs: Sequence[Any], outputs: Sequence[Any], vjp: Vjp) -> None:
         """Keep an entry if any input is tracked; its float outputs become tracked."""
         if not self._recording or not any(self._is_tracked(x) for x in inputs):
@@ -160,8 +168,10 @@ class GradientTape:
         with self.stop_recording():
             cts = backward(self._entries, targets, seeds)
             grads = [self._gradient_of(leaf, cts, unconnected_gradients) for leaf in leaves]
-        if not self.persistent:
+        if not self.persistent:  # free the recording; watched_variables() still answers, as TF
+            watched = dict(self._watched_variables)
             self.reset()
+            self._watched_variables = watched
         return jax.tree_util.tree_unflatten(treedef, grads)
 
     def _gradient_of(self, source: Any, cts: dict[int, Any], unconnected: str) -> Any:
@@ -176,15 +186,6 @@ class GradientTape:
         for g in found[1:]:
             total = total + g
         return total
-
-
-def record_op(op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any) -> None:
-    """Called by ``bind`` for every op while tapes are active."""
-    if not op.differentiable:
-        return
-    outputs = out if op.multiple_results else (out,)
-    for tape in context.state.tapes:
-        tape.record(args, outputs, lambda cts: op_vjp(op, args, params, outputs, cts))
 
 
 def op_vjp(
@@ -209,5 +210,3 @@ def notify_variable_read(variable: Variable, tensor: Any) -> None:
     for tape in context.state.tapes:
         tape.note_variable_read(variable, tensor)
 
-
-registry.record_on_tapes = record_op

@@ -1,6 +1,7 @@
 """Eager execution of one op: unwrap tensors, run the op's jax ``impl``, wrap the result.
 
-This is the define-by-run interpreter that ``bind`` calls when no trace is active. It is on the
+``EagerInterpreter`` is the define-by-run interpreter at the bottom of ``context.state``: ``bind``
+calls it when no trace is active. It is on the
 hot path of every eager op, so the common cases (tensors, jax arrays, Python scalars) cost one
 type check each; everything else goes through ``_convert`` and errors through ``_explain``.
 """
@@ -14,10 +15,10 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor, wrap
 from tracejit.eager.variable import Variable
-from tracejit.errors import EscapedTracerError, OpError, OpTypeError
+from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracejitError, trimmed
 from tracejit.ir.source import user_location
-from tracejit.ops import registry
 from tracejit.ops.registry import OpDef
+from tracejit.tracing import context
 from tracejit.types import (
     ARRAY_TYPE,
     AVal,
@@ -29,6 +30,17 @@ from tracejit.types import (
 )
 
 _PASS_THROUGH = frozenset({ARRAY_TYPE, float, int, bool, complex})
+
+
+class EagerInterpreter(context.Interpreter):
+    """The interpreter at the bottom of the stack: runs each op now (JAX's EvalTrace)."""
+
+    def bind(self, op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        try:  # free in Python 3.11+ unless it raises
+            return execute(op, args, params)
+        except TracejitError as err:  # the user's line is in the message; drop our frames
+            trimmed(err)
+            raise
 
 
 def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
@@ -68,7 +80,7 @@ def _convert(op: OpDef, position: int, arg: Any) -> Any:
             raise OpTypeError(op.name, f"argument {position}: {err}", user_location()) from None
         if array is not None:
             return array
-    if hasattr(arg, "aval") and hasattr(arg, "builder"):
+    if isinstance(arg, context.Symbolic):
         raise EscapedTracerError(
             f"{op.name}: argument {position} is a symbolic tensor from a trace that has "
             "finished; symbolic tensors exist only while their tj.function is being traced. "
@@ -109,5 +121,3 @@ def _explain(op: OpDef, values: list[Any], params: dict[str, Any], err: Exceptio
     kind = OpTypeError if isinstance(err, TypeError) else OpError
     return kind(op.name, f"{type(err).__name__}: {err}", loc)
 
-
-registry.eager_execute = execute

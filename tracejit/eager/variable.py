@@ -7,7 +7,10 @@ assigned, a state output that the runtime writes back after the compiled call su
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -22,6 +25,32 @@ from tracejit.tracing import context
 from tracejit.types import AVal, as_dtype, check_python_int, is_integer, shape_str
 
 _names = itertools.count()
+_scopes = threading.local()  # .stack: the open name scopes of this thread, outermost first
+
+
+def current_name_scope() -> str:
+    """The open name scopes joined by '/' ('' when none is open)."""
+    return "/".join(getattr(_scopes, "stack", ()))
+
+
+@contextlib.contextmanager
+def name_scope(name: str) -> Iterator[str]:
+    """Prefix the names of Variables created inside the block with ``name/``, as TF's
+    ``tf.name_scope`` does (scopes nest).
+
+    >>> import tracejit as tj
+    >>> with tj.name_scope("dense"):
+    ...     tj.Variable(1.0, name="kernel").name
+    'dense/kernel'
+    """
+    if not isinstance(name, str) or not name or "/" in name.strip("/"):
+        raise ValueError(f"name_scope expects a non-empty name without '/', got {name!r}")
+    stack = getattr(_scopes, "stack", ())
+    _scopes.stack = (*stack, name.strip("/"))
+    try:
+        yield current_name_scope()
+    finally:
+        _scopes.stack = stack
 
 
 class VariableCreationError(TracejitError):
@@ -48,6 +77,10 @@ class Variable(TensorMethods):
         dtype: Any = None,
     ) -> None:
         builder = context.state.builder
+        if isinstance(initial_value, Variable):  # tf.Variable(v): a new variable, v's value
+            initial_value = (
+                initial_value.value() if builder is not None else wrap(initial_value._value)
+            )
         if callable(initial_value):
             with context.paused_tracing():
                 initial_value = initial_value()
@@ -57,7 +90,9 @@ class Variable(TensorMethods):
         tensor = constant(initial_value, dtype)
         self._value: jax.Array = tensor._value
         self._aval = AVal(tuple(self._value.shape), as_dtype(self._value.dtype), False)
-        self.name = name if name is not None else f"Variable_{next(_names)}"
+        base = name if name is not None else f"Variable_{next(_names)}"
+        scope = current_name_scope()
+        self.name = f"{scope}/{base}" if scope else base
         self.trainable = bool(trainable)
         self.exposed = False  # an eager read handed out the buffer: do not donate it
         strategy = context.state.strategy
@@ -135,8 +170,8 @@ class Variable(TensorMethods):
             if type(value) is int and is_integer(self._aval.dtype):
                 check_python_int(value, self._aval.dtype)
             array = jnp.asarray(value, self._aval.dtype)
-        else:
-            array = constant(value)._value
+        else:  # a list or numpy array converts to the variable's dtype, as in TF
+            array = converted_to(value, self._aval.dtype)
         check_assignable(self, AVal(tuple(array.shape), as_dtype(array.dtype), False), method)
         return array
 
@@ -146,6 +181,19 @@ class Variable(TensorMethods):
             f"<tj.Variable '{self.name}' shape={tuple(self._aval.shape)} "
             f"dtype={self._aval.dtype}, numpy={body}>"
         )
+
+
+def converted_to(value: Any, dtype: Any) -> jax.Array:
+    """``value`` (a nest of Python numbers or a numpy array) as an array of ``dtype``: the
+    conversion TF's ``assign`` does. Lossy conversions (a float list into an int variable)
+    keep their own dtype, so the check below names them."""
+    array = np.asarray(value)
+    if array.dtype == object:
+        return constant(value)._value
+    if np.can_cast(array.dtype, dtype, casting="same_kind") or array.dtype.kind in "biu":
+        if not (array.dtype.kind == "f" and np.dtype(dtype).kind in "biu"):
+            return jnp.asarray(array, dtype)
+    return constant(value)._value
 
 
 def check_assignable(variable: Variable, aval: AVal, method: str) -> None:

@@ -22,6 +22,7 @@ from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable
 from tracejit.ir.graph import Graph, map_nested
 from tracejit.ops.registry import bind, defop
+from tracejit.tracing import context
 from tracejit.types import AVal
 
 
@@ -77,11 +78,11 @@ PRINT = defop(
     doc="Write values to a file when the program runs (an ordered effect).",
 )
 
-_TENSORS = (Tensor, Variable, jax.Array, np.ndarray, np.generic)
+_TENSORS = (Tensor, Variable, context.Symbolic, jax.Array, np.ndarray, np.generic)
 
 
 def _is_tensor(value: Any) -> bool:
-    return isinstance(value, _TENSORS) or (hasattr(value, "aval") and hasattr(value, "builder"))
+    return isinstance(value, _TENSORS)
 
 
 def print(  # tj.print mirrors the builtin, as tf.print does

@@ -10,8 +10,9 @@
   ``commutative`` (CSE), ``foldable``/``random`` (constant folding), ``subgraphs`` (nested graph
   walks).
 
-``bind(op, *args, **params)`` routes a call to the current interpreter: inside a trace it emits a
-node into the graph being built; otherwise it runs ``impl`` at once on concrete arrays.
+``bind(op, *args, **params)`` routes a call to ``context.state.interpreter``: inside a trace a
+GraphBuilder emits a node into the graph being built; otherwise the eager interpreter runs
+``impl`` at once on concrete arrays. Then each tape in ``context.state.tapes`` records the op.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tracejit.errors import OpError, TracejitError, trimmed
+from tracejit.errors import OpError
 from tracejit.tracing import context
 from tracejit.types import AVal
 
@@ -89,35 +90,13 @@ def all_ops() -> dict[str, OpDef]:
     return dict(_REGISTRY)
 
 
-def _no_eager_executor(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-    raise RuntimeError("tracejit.eager was not imported")
-
-
-def _no_recorder(op: OpDef, args: tuple[Any, ...], params: dict[str, Any], out: Any) -> None:
-    raise RuntimeError("tracejit.autodiff was not imported")
-
-
-# Set by tracejit.eager.execute and tracejit.autodiff.tape at import time (they import the ops,
-# so importing them here would be a cycle).
-eager_execute: Callable[[OpDef, tuple[Any, ...], dict[str, Any]], Any] = _no_eager_executor
-record_on_tapes: Callable[[OpDef, tuple[Any, ...], dict[str, Any], Any], None] = _no_recorder
-
-
 def bind(op: OpDef, *args: Any, **params: Any) -> Any:
-    """Apply ``op`` to ``args``: emit a node when tracing, otherwise run it now; then let the
-    active gradient tapes record it."""
+    """Apply ``op`` to ``args``: the innermost interpreter runs it (a GraphBuilder emits a node,
+    the eager interpreter runs ``impl`` now); then each active gradient tape records it."""
     state = context.state
-    builder = state.builder
-    if builder is not None:
-        out = builder.emit(op, args, params)
-    else:
-        try:  # free in Python 3.11+ unless it raises
-            out = eager_execute(op, args, params)
-        except TracejitError as err:  # the user's line is in the message; drop our frames
-            trimmed(err)
-            raise
-    if state.tapes:
-        record_on_tapes(op, args, params, out)
+    out = state.interpreter.bind(op, args, params)
+    for tape in state.tapes:
+        tape.record_op(op, args, params, out)
     return out
 
 

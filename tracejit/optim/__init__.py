@@ -8,6 +8,7 @@ schedule: a function of the step (an int32 tensor) returning the rate.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -64,7 +65,17 @@ class Optimizer:
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]) -> None:
         """One update of each variable with its gradient (pairs with a None gradient are
         skipped, as in TF)."""
-        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        given = list(grads_and_vars)
+        pairs = [(g, v) for g, v in given if g is not None]
+        skipped = [getattr(v, "name", "?") for g, v in given if g is None]
+        if pairs and skipped and not self.__dict__.get("_warned_none"):
+            self._warned_none = True  # once per optimizer, as TF's warning
+            warnings.warn(
+                f"Gradients do not exist for variables {skipped} when minimizing the loss: they "
+                "were not updated. Is the loss connected to them?",
+                UserWarning,
+                stacklevel=2,
+            )
         if not pairs:
             raise ValueError(
                 "apply_gradients got no gradients (all None): is the loss connected "

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.tensor import Tensor
-from tracejit.eager.variable import Variable, check_assignable
+from tracejit.eager.variable import Variable, check_assignable, converted_to
 from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracerConversionError
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc, user_location
@@ -28,7 +28,7 @@ from tracejit.types import AVal, array_of_python, aval_of_array, aval_of_python_
 _SCALARS = (bool, int, float, complex)
 
 
-class Tracer(TensorMethods):
+class Tracer(TensorMethods, context.Symbolic):
     """A symbolic tensor: it stands for a value of the graph being traced and has the same API
     as an eager ``Tensor``, but no contents until the compiled function runs."""
 
@@ -103,8 +103,10 @@ class Tracer(TensorMethods):
         return (self[i] for i in range(len(self)))
 
 
-class GraphBuilder:
+class GraphBuilder(context.Interpreter):
     """Builds one graph while a Python function runs on symbolic tensors."""
+
+    tracing = True
 
     def __init__(self, name: str, parent: GraphBuilder | None = None) -> None:
         self.name = name
@@ -257,6 +259,8 @@ class GraphBuilder:
         return tracer
 
     def assign_variable(self, variable: Variable, value: Any) -> None:
+        if isinstance(value, (list, tuple, np.ndarray)):  # converts to the variable's dtype
+            value = converted_to(value, variable.aval.dtype)
         new = self.to_value(value, "Variable.assign")
         check_assignable(variable, new.aval, "assign")
         if new.aval.dtype != variable.aval.dtype or new.aval.weak:
@@ -325,6 +329,8 @@ class GraphBuilder:
         tracers = tuple(Tracer(v, self) for v in outputs)
         return tracers if op.multiple_results else tracers[0]
 
+    bind = emit  # the Interpreter method ``bind`` calls while this builder is innermost
+
     def add_node(
         self, op: OpDef, inputs: tuple[Value, ...], params: Params, loc: SourceLoc | None
     ) -> tuple[Value, ...]:
@@ -336,12 +342,8 @@ class GraphBuilder:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[GraphBuilder]:
-        previous = context.state.builder
-        context.state.builder = self
-        try:
+        with context.interpreting(self):
             yield self
-        finally:
-            context.state.builder = previous
 
     def build(self, outputs: list[Value], provenance: tuple[str, ...] = ("traced",)) -> Graph:
         self.finished = True

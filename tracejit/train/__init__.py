@@ -11,6 +11,7 @@ from tracejit.train.checkpoint import (
     CheckpointManager,
     RestoreStatus,
     latest_checkpoint,
+    list_variables,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "CheckpointManager",
     "RestoreStatus",
     "latest_checkpoint",
+    "list_variables",
 ]

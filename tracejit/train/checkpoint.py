@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.eager.variable import Variable
+from tracejit.module import Module
 from tracejit.saved import files
 from tracejit.tracing import context
 from tracejit.train import object_graph
@@ -42,6 +43,7 @@ from tracejit.train.checkpoint_files import (
     list_checkpoints,
     read_checkpoint,
     write_checkpoint,
+    write_checkpoint_at,
 )
 from tracejit.train.object_graph import TRACKABLE, ObjectGraph
 from tracejit.types import AVal, as_dtype
@@ -111,24 +113,48 @@ class Checkpoint:
         """Every variable a save would write, path -> variable."""
         return self.object_graph().all_variables()
 
-    def save(self, directory: str) -> str:
-        """Write the next numbered checkpoint (``ckpt-<N>``) into ``directory``; return its
-        path. Values are read first, so the checkpoint is one consistent snapshot."""
+    def save(self, file_prefix: str) -> str:
+        """Write the next numbered checkpoint and return its path. As in TF, ``file_prefix``
+        is a prefix: ``save("d/ckpt")`` writes ``d/ckpt-1``, then ``d/ckpt-2``, ...; an existing
+        directory ``d`` means ``d/ckpt``. Values are read first, so the checkpoint is one
+        consistent snapshot."""
         _not_tracing("save")
         arrays = {path: np.asarray(v._value) for path, v in self.variables().items()}
-        return write_checkpoint(directory, arrays)
+        if os.path.isdir(file_prefix):
+            return write_checkpoint(file_prefix, arrays)
+        directory, prefix = os.path.split(os.path.abspath(file_prefix))
+        return write_checkpoint(directory, arrays, prefix)
 
-    def restore(self, path: str | None) -> RestoreStatus:
+    def write(self, path: str) -> str:
+        """Write a checkpoint at exactly ``path`` (no numbering; an existing one there is
+        replaced atomically), as TF's ``Checkpoint.write``; return ``path``."""
+        _not_tracing("write")
+        arrays = {p: np.asarray(v._value) for p, v in self.variables().items()}
+        return write_checkpoint_at(path, arrays)
+
+    def read(self, path: str) -> RestoreStatus:
+        """Restore the checkpoint written by ``write(path)`` (TF's ``Checkpoint.read``)."""
+        return self.restore(path)
+
+    def restore(self, path: str | None, *, allow_none: bool = False) -> RestoreStatus:
         """Assign the values saved at ``path`` to the live variables with the same paths.
 
-        ``path`` is a checkpoint, or a directory of checkpoints (the newest is used), or None
-        (nothing is restored: the result of ``latest_checkpoint`` on an empty directory).
+        ``path`` is a checkpoint, or a directory of checkpoints (the newest is used). None
+        (``latest_checkpoint`` of an empty directory) raises ``CheckpointError``, unless
+        ``allow_none=True`` says that starting fresh is intended (then nothing is restored).
+        Entries for variables a module creates later (lazily, on its first call) are kept and
+        assigned when the module creates them (TF's deferred restoration).
         Missing slot variables of optimizers are created. Any problem — unreadable or damaged
         files, a shape or dtype that does not fit — raises ``CheckpointError`` before anything
         is assigned.
         """
         _not_tracing("restore")
         if path is None:
+            if not allow_none:
+                raise CheckpointError(
+                    "Checkpoint.restore(None): there is no checkpoint to restore (did "
+                    "latest_checkpoint find none?); pass allow_none=True to start fresh"
+                )
             return RestoreStatus(None, [], sorted(self.variables()), [])
         if not os.path.isfile(os.path.join(path, MANIFEST)):
             newest = latest_checkpoint(path)
@@ -153,7 +179,54 @@ class Checkpoint:
         existing = graph.all_variables()
         missing = sorted(p for p in existing if p not in saved)
         unused = sorted(p for p in saved if p not in targets)
+        _defer(graph, {p: saved[p] for p in unused})
         return RestoreStatus(path, sorted(matched), missing, unused)
+
+
+class DeferredRestore:
+    """Checkpoint entries under one module's path that no variable took yet: assigned to the
+    variables (and handed to the sub-modules) the module creates later under those names."""
+
+    def __init__(self, prefix: str, saved: dict[str, np.ndarray]) -> None:
+        self.prefix, self.saved = prefix, saved
+
+    def attach(self, key: str, value: Any) -> None:
+        self._attach(f"{self.prefix}/{object_graph.escape(key)}", value)
+
+    def _attach(self, path: str, value: Any) -> None:
+        if isinstance(value, Variable) and path in self.saved:
+            array = self.saved.pop(path)
+            problem = _mismatch(path, value, array)
+            if problem:
+                raise CheckpointError(f"deferred restore of {path}: {problem}")
+            value._value = jnp.asarray(array)  # a plain write: this also works while tracing
+        elif isinstance(value, Module):
+            below = {p: a for p, a in self.saved.items() if p.startswith(path + "/")}
+            if below:
+                value.__dict__["__deferred_restore__"] = DeferredRestore(path, below)
+                for key, child in list(vars(value).items()):
+                    value.__dict__["__deferred_restore__"].attach(key, child)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                self._attach(f"{path}/{i}", item)
+
+
+def _defer(graph: ObjectGraph, unused: dict[str, np.ndarray]) -> None:
+    for module_path, module in graph.modules.items():
+        below = {p: a for p, a in unused.items() if p.startswith(module_path + "/")}
+        if below:
+            module.__dict__["__deferred_restore__"] = DeferredRestore(module_path, below)
+
+
+def list_variables(path: str) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, shape)`` of every variable saved at ``path`` (a checkpoint or a directory of
+    them), sorted by name, as TF's ``tf.train.list_variables``."""
+    if not os.path.isfile(os.path.join(path, MANIFEST)):
+        newest = latest_checkpoint(path)
+        if newest is None:
+            raise CheckpointError(f"{path} is neither a checkpoint nor a directory of them")
+        path = newest
+    return sorted((name, tuple(array.shape)) for name, array in read_checkpoint(path).items())
 
 
 def _mismatch(path: str, target: Any, array: np.ndarray) -> str | None:
@@ -223,4 +296,4 @@ class CheckpointManager:
 
     def restore_latest(self) -> RestoreStatus:
         """Restore the newest checkpoint (nothing, if there is none yet)."""
-        return self.checkpoint.restore(self.latest_checkpoint)
+        return self.checkpoint.restore(self.latest_checkpoint, allow_none=True)

@@ -54,15 +54,28 @@ def list_checkpoints(directory: str, prefix: str = "ckpt") -> list[str]:
     return [path for _, path in sorted(found)]
 
 
-def latest_checkpoint(directory: str, prefix: str = "ckpt") -> str | None:
-    """The newest complete checkpoint in ``directory``, or None if there is none."""
-    found = list_checkpoints(directory, prefix)
-    return found[-1] if found else None
+def latest_checkpoint(directory: str, prefix: str | None = None) -> str | None:
+    """The newest complete checkpoint in ``directory``, or None if there is none. Without a
+    ``prefix``, any ``<prefix>-<N>`` checkpoint counts (the one written last wins), as TF's
+    ``latest_checkpoint`` finds what ``save(file_prefix)`` wrote whatever the prefix."""
+    if prefix is not None:
+        found = list_checkpoints(directory, prefix)
+        return found[-1] if found else None
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    best: tuple[float, int, str] | None = None
+    for entry in entries:
+        match = re.fullmatch(r"(.+)-(\d{1,18})", entry.name)
+        manifest = os.path.join(entry.path, MANIFEST)
+        if match and not entry.name.startswith(".") and os.path.isfile(manifest):
+            key = (os.stat(manifest).st_mtime, int(match.group(2)), entry.path)
+            best = key if best is None or key > best else best
+    return None if best is None else best[2]
 
 
-def write_checkpoint(directory: str, arrays: Mapping[str, np.ndarray], prefix: str = "ckpt") -> str:
-    """Write ``arrays`` (path -> array) as the next numbered checkpoint of ``directory``,
-    atomically; return its path. Only numpy and the file layer are involved."""
+def _filler(arrays: Mapping[str, np.ndarray]) -> Any:
     keys = {f"a{i}": path for i, path in enumerate(arrays)}
 
     def fill(tmp: str) -> None:
@@ -74,6 +87,20 @@ def write_checkpoint(directory: str, arrays: Mapping[str, np.ndarray], prefix: s
             "format": FORMAT, "version": VERSION, "arrays": ARRAYS, "entries": entries,
         })  # fmt: skip
 
+    return fill
+
+
+def write_checkpoint_at(path: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """Write ``arrays`` as a checkpoint at exactly ``path`` (replacing one there), atomically."""
+    parent, name = os.path.split(os.path.abspath(path))
+    files.write_directory_atomically(parent, name, _filler(arrays), replace=True)
+    return path
+
+
+def write_checkpoint(directory: str, arrays: Mapping[str, np.ndarray], prefix: str = "ckpt") -> str:
+    """Write ``arrays`` (path -> array) as the next numbered checkpoint of ``directory``,
+    atomically; return its path. Only numpy and the file layer are involved."""
+    fill = _filler(arrays)
     while True:  # another writer may take a number first: then take the next one
         existing = [
             checkpoint_number(os.path.basename(p), prefix) or 0

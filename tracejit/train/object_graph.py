@@ -63,6 +63,7 @@ class ObjectGraph:
     variables: dict[str, Variable] = field(default_factory=dict)
     slots: dict[str, SlotRef] = field(default_factory=dict)
     optimizers: list[tuple[str, Optimizer]] = field(default_factory=list)
+    modules: dict[str, Module] = field(default_factory=dict)
 
     def path_of(self, variable: Variable) -> str | None:
         for path, candidate in self.variables.items():
@@ -92,6 +93,8 @@ def build(roots: Mapping[str, Any]) -> ObjectGraph:
             continue
         if isinstance(obj, Optimizer):
             graph.optimizers.append((path, obj))
+        if isinstance(obj, Module):
+            graph.modules[path] = obj
         queue.extend((f"{path}/{name}" if path else name, child) for name, child in children(obj))
     by_id = {id(v): p for p, v in graph.variables.items()}
     for opt_path, optimizer in graph.optimizers:
