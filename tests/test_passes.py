@@ -288,3 +288,60 @@ def test_random_programs_agree_eager_unoptimized_optimized(program):
     for cf in (plain, optimized):  # both compiled by XLA
         for e, g in zip(eager, cf(x, y)):
             np.testing.assert_allclose(g.numpy(), e, rtol=2e-5, atol=1e-5)
+
+
+INT_BINARY = [
+    tj.add,
+    tj.subtract,
+    tj.multiply,
+    tj.maximum,
+    tj.bitwise_and,
+    tj.bitwise_or,
+    tj.bitwise_xor,
+    lambda x, y: tj.bitwise_left_shift(x, tj.bitwise_and(y, 7)),
+    lambda x, y: tj.bitwise_right_shift(x, tj.bitwise_and(y, 7)),
+]
+INT_UNARY = [tj.negative, tj.bitwise_invert, lambda x: ~~x, lambda x: x & -1, lambda x: x | 0]
+
+
+def build_int(steps):
+    """Integer programs: arithmetic and bitwise ops, with neutral and repeated operations."""
+
+    def program(x, y):
+        values = [x, y]
+        for kind, a, b, _ in steps:
+            p, q = values[a % len(values)], values[b % len(values)]
+            if kind in ("unary", "neutral"):
+                values.append(INT_UNARY[a % len(INT_UNARY)](p))
+            elif kind in ("binary", "const"):
+                values.append(INT_BINARY[b % len(INT_BINARY)](p, q))
+            elif kind == "reduce":
+                values.append(p ^ p.sum(axis=-1, keepdims=True))
+            else:
+                values.append((p & q) + (p & q))
+        return values[-1], values[len(values) // 2]
+
+    return program
+
+
+@settings(
+    max_examples=int(os.environ.get("TRACEJIT_PROPERTY_EXAMPLES", "200")) // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(programs())
+def test_random_int_programs_agree_eager_unoptimized_optimized(program):
+    steps, shape = program
+    fn = build_int(steps)
+    rng = np.random.default_rng(len(steps))
+    x = rng.integers(-50, 50, shape).astype(np.int32)
+    y = rng.integers(-50, 50, shape).astype(np.int32)
+    eager = [t.numpy() for t in fn(tj.constant(x), tj.constant(y))]
+    spec = tj.TensorSpec(shape, "int32")
+    plain = tj.function(fn, optimize=False).get_concrete_function(spec, spec)
+    optimized = tj.function(fn).get_concrete_function(spec, spec)
+    verify(optimized.ir)
+    assert len(optimized.ir.nodes) <= len(plain.ir.nodes)
+    for cf in (plain, optimized):
+        for e, g in zip(eager, cf(x, y)):
+            np.testing.assert_array_equal(g.numpy(), e)

@@ -104,6 +104,19 @@ from tracejit.types import (
     uint32,
 )
 
+# Bitwise ops (issue 11): array API names, plus numpy's aliases.
+from tracejit.ops.bitwise import (
+    bitwise_and,
+    bitwise_invert,
+    bitwise_left_shift,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+    invert,
+    left_shift,
+    right_shift,
+)
+
 __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)

@@ -34,6 +34,30 @@ class OpError(TracejitError, ValueError):
         super().__init__(_with_location(f"{op}: {message}", loc))
 
 
+class IntegerOverflowError(TracejitError, OverflowError):
+    """A Python int does not fit the integer dtype it would become (it would wrap silently).
+
+    A subclass of ``OverflowError``, like the error jax raises, so ``except OverflowError`` works.
+    """
+
+    def __init__(self, value: int, dtype: object, loc: SourceLoc | None = None) -> None:
+        import numpy as np
+
+        self.value = value
+        self.dtype = dtype
+        info = np.iinfo(dtype)  # type: ignore[call-overload]
+        hint = (
+            'to get int64, enable 64-bit types with jax.config.update("jax_enable_x64", True)'
+            if str(dtype) == "int32"
+            else "pass a wider dtype"
+        )
+        message = (
+            f"Python int {value} is out of range for {dtype} ({info.min} to {info.max}); "
+            f"it would wrap. Use a value in range, a float, or {hint}"
+        )
+        super().__init__(_with_location(message, loc))
+
+
 class ShapeError(OpError):
     """Shapes of an op's inputs do not fit together."""
 

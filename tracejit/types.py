@@ -142,14 +142,81 @@ def aval_of_array(array: Any) -> AVal:
 
 
 def aval_of_python_scalar(value: bool | int | float | complex) -> AVal:
-    """Python scalars are weakly typed, as in jax.numpy: ``2.0`` is a weak float32."""
+    """Python scalars are weakly typed, as in jax.numpy: ``2.0`` is a weak float32.
+
+    A Python int must fit the default integer dtype (int32, or int64 with x64 on), as in jax.
+    """
     if isinstance(value, bool):
         return AVal((), bool_, True)
     if isinstance(value, int):
-        return AVal((), as_dtype(np.int64), True)
+        dtype = as_dtype(np.int64)
+        check_python_int(value, dtype)
+        return AVal((), dtype, True)
     if isinstance(value, float):
         return AVal((), as_dtype(np.float64), True)
     return AVal((), as_dtype(np.complex128), True)
+
+
+def check_python_int(value: int, dtype: DType) -> None:
+    """Raise ``IntegerOverflowError`` (an ``OverflowError``) when ``value`` does not fit ``dtype``:
+    the one check every Python int passes before it becomes part of a tensor."""
+    info = _iinfo(dtype)
+    if not info[0] <= value <= info[1]:
+        raise _overflow(value, dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _iinfo(dtype: DType) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _overflow(value: int, dtype: DType) -> Exception:
+    from tracejit.errors import IntegerOverflowError
+    from tracejit.ir.source import user_location
+
+    return IntegerOverflowError(value, dtype, user_location())
+
+
+def _python_ints(value: Any) -> Any:
+    """The Python ints in a nested list/tuple (numbers that are not ints are skipped)."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _python_ints(item)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield value
+
+
+def array_of_python(value: Any, dtype: Any = None) -> np.ndarray | None:
+    """A Python number or nested list as a numpy array, with the dtype a tensor of it gets:
+    floats are float32 (never float64 silently), ints the default integer dtype. Every Python
+    int must fit the integer dtype it becomes (``dtype`` when given), else
+    ``IntegerOverflowError``. None when ``value`` holds something other than numbers.
+    """
+    host = np.asarray(value)
+    target = as_dtype(dtype) if dtype is not None else None
+    if host.dtype == object or (host.dtype.kind == "f" and isinstance(value, (list, tuple))):
+        # numpy turns ints beyond int64 into objects, and a list mixing them with small ints
+        # into float64: check each Python int against the dtype it was meant to become.
+        int_target = target if target is not None and is_integer(target) else None
+        for item in _python_ints(value):
+            check_python_int(item, int_target or as_dtype(np.int64))
+        if host.dtype == object:
+            return None
+    if host.dtype.kind in "iu" and host.size:
+        int_target = target if target is not None and is_integer(target) else None
+        if int_target is None and target is None:
+            int_target = as_dtype(host.dtype) if host.dtype.kind == "u" else as_dtype(np.int64)
+        if int_target is not None:
+            low, high = _iinfo(int_target)
+            smallest, largest = int(host.min()), int(host.max())
+            if smallest < low:
+                raise _overflow(smallest, int_target)
+            if largest > high:
+                raise _overflow(largest, int_target)
+    if target is None and host.dtype == np.float64:
+        return host.astype(float32)
+    return host
 
 
 @functools.lru_cache(maxsize=4096)

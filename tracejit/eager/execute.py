@@ -19,7 +19,15 @@ from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracejitEr
 from tracejit.ir.source import user_location
 from tracejit.ops.registry import OpDef
 from tracejit.tracing import context
-from tracejit.types import ARRAY_TYPE, AVal, aval_of_array, aval_of_python_scalar
+from tracejit.types import (
+    ARRAY_TYPE,
+    AVal,
+    array_of_python,
+    as_dtype,
+    aval_of_array,
+    aval_of_python_scalar,
+    check_python_int,
+)
 
 _PASS_THROUGH = frozenset({ARRAY_TYPE, float, int, bool, complex})
 
@@ -43,6 +51,8 @@ def execute(op: OpDef, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if kind is Tensor:
             values.append(arg._value)
         elif kind in _PASS_THROUGH:
+            if kind is int:
+                check_python_int(arg, _default_int())
             values.append(arg)
         else:
             if kind is Variable:
@@ -68,6 +78,10 @@ def _note_exposed(variables: list[Variable], out: Any) -> None:
             variable.exposed = True
 
 
+def _default_int() -> Any:
+    return as_dtype(np.int64)  # int32 unless x64 is on (as_dtype caches the answer)
+
+
 def _convert(op: OpDef, position: int, arg: Any) -> Any:
     if isinstance(arg, (Tensor, Variable)):
         return arg._value
@@ -75,11 +89,11 @@ def _convert(op: OpDef, position: int, arg: Any) -> Any:
         return arg
     if isinstance(arg, (list, tuple)):
         try:
-            array = np.asarray(arg)
+            array = array_of_python(arg)
         except ValueError as err:
             raise OpTypeError(op.name, f"argument {position}: {err}", user_location()) from None
-        if array.dtype != object:
-            return array.astype(np.float32) if array.dtype == np.float64 else array
+        if array is not None:
+            return array
     if isinstance(arg, context.Symbolic):
         raise EscapedTracerError(
             f"{op.name}: argument {position} is a symbolic tensor from a trace that has "

@@ -10,7 +10,7 @@ import numpy as np
 
 from tracejit.ops import registry
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.types import AVal, as_dtype, aval_of_array, float32
+from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array
 
 
 class Tensor(TensorMethods):
@@ -117,14 +117,16 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
                 "tj.constant needs a concrete value, got a symbolic tensor; inside a "
                 "tj.function use the tensor directly or tj.cast to change its dtype"
             )
-        host = np.asarray(value)
-        if host.dtype == object:
+        if isinstance(value, (np.ndarray, np.generic)):
+            host = np.asarray(value)
+        else:  # Python data: floats become float32, ints must fit (as in TF and jax)
+            host = array_of_python(value, dtype)
+        if host is None or host.dtype == object:
             raise TypeError(
-                f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r}"
+                f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r:.80}"
             )
-        if dtype is None and host.dtype == np.float64 and not isinstance(value, np.ndarray):
-            host = host.astype(float32)  # Python floats are float32, as in TF and jax
-        array = jnp.asarray(host, dtype=as_dtype(host.dtype))
+        # Straight to the requested dtype: through the default int first, 2**31 would wrap.
+        array = jnp.asarray(host, dtype=as_dtype(host.dtype if dtype is None else dtype))
     if dtype is not None:
         array = array.astype(as_dtype(dtype))
     elif getattr(array, "weak_type", False):

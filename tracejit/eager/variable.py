@@ -22,7 +22,7 @@ from tracejit.errors import OpError, TracejitError
 from tracejit.ir.source import user_location
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
-from tracejit.types import AVal, as_dtype, shape_str
+from tracejit.types import AVal, as_dtype, check_python_int, is_integer, shape_str
 
 _names = itertools.count()
 _scopes = threading.local()  # .stack: the open name scopes of this thread, outermost first
@@ -159,6 +159,8 @@ class Variable(TensorMethods):
         if isinstance(value, (Tensor, Variable, jax.Array)):
             array, shared = _adopt(value, None)
         elif isinstance(value, (bool, int, float)):
+            if type(value) is int and is_integer(self._aval.dtype):
+                check_python_int(value, self._aval.dtype)
             array, shared = jnp.asarray(value, self._aval.dtype), False
         else:  # a list or numpy array converts to the variable's dtype, as in TF
             array, shared = converted_to(value, self._aval.dtype), False

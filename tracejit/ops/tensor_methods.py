@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracejit.ops import bitwise as bw
 from tracejit.ops import elementwise as ew
 from tracejit.types import AVal
 
@@ -130,21 +131,39 @@ class TensorMethods:
 
     __hash__ = None  # type: ignore[assignment]
 
-    # Logic on bool tensors ---------------------------------------------------------------------
+    # Bitwise on integer tensors, logical on bool tensors (as in numpy and jax) ---------------
     def __and__(self, other: Any) -> Any:
-        return ew.logical_and(self, other)
+        return bw.bitwise_and(self, other)
 
     def __rand__(self, other: Any) -> Any:
-        return ew.logical_and(other, self)
+        return bw.bitwise_and(other, self)
 
     def __or__(self, other: Any) -> Any:
-        return ew.logical_or(self, other)
+        return bw.bitwise_or(self, other)
 
     def __ror__(self, other: Any) -> Any:
-        return ew.logical_or(other, self)
+        return bw.bitwise_or(other, self)
+
+    def __xor__(self, other: Any) -> Any:
+        return bw.bitwise_xor(self, other)
+
+    def __rxor__(self, other: Any) -> Any:
+        return bw.bitwise_xor(other, self)
+
+    def __lshift__(self, other: Any) -> Any:
+        return bw.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other: Any) -> Any:
+        return bw.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other: Any) -> Any:
+        return bw.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other: Any) -> Any:
+        return bw.bitwise_right_shift(other, self)
 
     def __invert__(self) -> Any:
-        return ew.logical_not(self)
+        return bw.bitwise_invert(self)
 
     # Indexing --------------------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Any:

@@ -49,7 +49,7 @@ def _either_identity(number: float) -> Rule:
 
 
 def _involution(ctx: RewriteContext, node: Node, producers: dict[Value, Node]) -> Value | None:
-    """``f(f(x)) -> x`` for f = negative (and logical_not)."""
+    """``f(f(x)) -> x`` for f = negative, logical_not, bitwise_invert."""
     inner = producers.get(node.inputs[0])
     return inner.inputs[0] if inner is not None and inner.op is node.op else None
 
@@ -119,6 +119,7 @@ RULES: tuple[SimplifyRule, ...] = (
     SimplifyRule("power_one", "power", _right_identity(1), "x ** 1 -> x: exact"),
     SimplifyRule("double_negative", "negative", _involution, "-(-x) -> x: exact"),
     SimplifyRule("double_not", "logical_not", _involution, "not not x -> x for bools: exact"),
+    SimplifyRule("double_invert", "bitwise_invert", _involution, "~~x -> x: exact"),
     SimplifyRule(
         "transpose_of_transpose",
         "transpose",

@@ -23,7 +23,7 @@ from tracejit.ops.elementwise import CAST
 from tracejit.ops.registry import OpDef, bind
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
-from tracejit.types import AVal, aval_of_array, aval_of_python_scalar
+from tracejit.types import AVal, array_of_python, aval_of_array, aval_of_python_scalar
 
 _SCALARS = (bool, int, float, complex)
 
@@ -179,10 +179,8 @@ class GraphBuilder(context.Interpreter):
             aval = aval_of_python_scalar(arg)
             return self._new_const(("py", type(arg), arg), None, aval, arg)
         if isinstance(arg, (list, tuple)):
-            array = np.asarray(arg)
-            if array.dtype != object:
-                if array.dtype == np.float64:
-                    array = array.astype(np.float32)
+            array = array_of_python(arg)
+            if array is not None:
                 return self._new_const(id(array), array, aval_of_array(array), array)
         raise OpTypeError(
             op,
