@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import opinfo_array_api
 import opinfo_conv
 import opinfo_debug
 import opinfo_distribute
@@ -784,6 +785,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_extra.EXTRA_OPS
     + opinfo_distribute.DISTRIBUTE_OPS
     + opinfo_debug.DEBUG_OPS
+    + opinfo_array_api.ARRAY_API_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.
