@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import opinfo_bitwise
+import opinfo_array_api
 import opinfo_conv
 import opinfo_debug
 import opinfo_distribute
@@ -786,6 +787,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_distribute.DISTRIBUTE_OPS
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS
+    + opinfo_array_api.ARRAY_API_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

@@ -117,6 +117,34 @@ from tracejit.ops.bitwise import (
     right_shift,
 )
 
+# Array API standard (2024.12) main namespace: elementwise math and constants.
+from tracejit.ops.elementwise_math import (
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atanh,
+    ceil,
+    cosh,
+    e,
+    expm1,
+    floor,
+    inf,
+    isfinite,
+    isinf,
+    isnan,
+    log2,
+    log10,
+    nan,
+    newaxis,
+    pi,
+    signbit,
+    sinh,
+    tan,
+    trunc,
+)
+
 __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
