@@ -29,6 +29,7 @@ import opinfo_conv
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_nn2
 
 import tracejit as tj
 from tracejit.ops.indexing import index_add, slice_add
@@ -784,6 +785,7 @@ OPINFOS: list[OpInfo] = (
     + NN
     + opinfo_conv.CONV_OPS
     + opinfo_extra.EXTRA_OPS
+    + opinfo_nn2.rows(OpInfo, f32, f16)
     + opinfo_distribute.DISTRIBUTE_OPS
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS

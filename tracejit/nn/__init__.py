@@ -18,6 +18,17 @@ from tracejit.nn.losses import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
+from tracejit.ops.activations import (
+    elu,
+    hard_sigmoid,
+    leaky_relu,
+    log_sigmoid,
+    mish,
+    selu,
+    silu,
+    softsign,
+    swish,
+)
 from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tracejit.ops.nn import gelu, log_softmax, logsumexp, relu, sigmoid, softmax, softplus
 
@@ -43,4 +54,13 @@ __all__ = [
     "softmax",
     "softmax_cross_entropy",
     "softplus",
+    "elu",
+    "hard_sigmoid",
+    "leaky_relu",
+    "log_sigmoid",
+    "mish",
+    "selu",
+    "silu",
+    "softsign",
+    "swish",
 ]

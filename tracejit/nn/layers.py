@@ -8,6 +8,7 @@ from typing import Any
 
 from tracejit.eager.variable import Variable
 from tracejit.module import Module
+from tracejit.ops import activations as more_activations
 from tracejit.ops import nn as activations
 from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tracejit.ops.creation import zeros
@@ -26,6 +27,11 @@ _ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
     "softmax": activations.softmax,
     "tanh": tanh,
 }
+# The activations of tracejit/ops/activations.py, by their table's names (plus Keras' "swish").
+_ACTIVATIONS.update(
+    {name: getattr(more_activations, name) for name in more_activations.ACTIVATIONS}
+)
+_ACTIVATIONS["swish"] = more_activations.silu
 
 
 def get_activation(activation: Activation) -> Callable[[Any], Any] | None:
