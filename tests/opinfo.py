@@ -23,8 +23,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import opinfo_bitwise
 import opinfo_array_api
+import opinfo_bitwise
 import opinfo_conv
 import opinfo_debug
 import opinfo_distribute
