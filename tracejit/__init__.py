@@ -149,3 +149,6 @@ __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+
+# Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
+from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
