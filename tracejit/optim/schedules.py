@@ -266,7 +266,7 @@ def piecewise_constant(
 
     >>> import tracejit as tj
     >>> s = tj.optim.piecewise_constant([10, 20], [0.1, 0.01, 0.001])
-    >>> [float(s(step)) for step in (10, 11, 21)]
+    >>> [round(float(s(step)), 6) for step in (10, 11, 21)]
     [0.1, 0.01, 0.001]
     """
     return PiecewiseConstantDecay(tuple(boundaries), tuple(values))
