@@ -121,7 +121,7 @@ def variables_stay_replicated() -> None:
         strategy.run(step, x, y)
     assert old.is_deleted(), "the replicated parameter buffers were not donated"
     variables = list(model.trainable_variables) + model.optimizer.variables
-    assert len(variables) == 13, [v.name for v in variables]  # 4 weights, 8 Adam slots, step
+    assert len(variables) == 14, [v.name for v in variables]  # 4 weights, 8 Adam slots, step, lr
     for variable in variables:
         array = variable._value
         assert array.sharding.is_fully_replicated, f"{variable.name}: {array.sharding}"

@@ -63,7 +63,8 @@ def test_paths_follow_the_object_graph():
     assert "noise/state" in paths and "optimizer/iterations" in paths
     assert "optimizer/slots/model/layers/0/kernel/m" in paths
     assert "optimizer/slots/model/layers/1/bias/v" in paths
-    assert len(paths) == 4 + 2 + 8  # variables, step counter and generator, Adam's m and v
+    assert "optimizer/learning_rate" in paths
+    assert len(paths) == 4 + 3 + 8  # variables, step counter, rate and generator, Adam's m and v
 
 
 def test_save_and_restore_are_bit_exact_and_training_resumes_identically(tmp_path):

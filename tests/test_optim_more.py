@@ -568,3 +568,35 @@ def test_checkpoint_restores_new_optimizer_state(tmp_path: Any) -> None:
     assert status.missing == [] and status.unused == []
     assert float(opt2.u_product) == pytest.approx(float(opt.u_product))
     np.testing.assert_array_equal(opt2.slots(w2)["v"].numpy(), opt.slots(w)["v"].numpy())
+
+
+def test_number_learning_rate_is_a_variable_compiled_steps_follow() -> None:
+    w = tj.Variable([1.0])
+    opt = tj.optim.SGD(0.1)
+
+    @tj.function
+    def step() -> None:
+        opt.apply_gradients([(tj.constant([1.0]), w)])
+
+    step()
+    opt.learning_rate = 0.5  # assigned to the rate variable: no retrace, the new rate applies
+    step()
+    assert float(w.numpy()[0]) == pytest.approx(1.0 - 0.1 - 0.5)
+    assert step.trace_count == 1 and float(opt.learning_rate) == 0.5
+    assert opt.learning_rate in opt.variables
+    with pytest.raises(TypeError, match="traced this optimizer's update.*new optimizer"):
+        opt.learning_rate = tj.optim.exponential_decay(0.1, 10, 0.5)
+    fresh = tj.optim.SGD(0.1)
+    fresh.learning_rate = tj.optim.exponential_decay(0.1, 10, 0.5)  # before any trace: fine
+    assert isinstance(fresh.learning_rate, tj.optim.Schedule)
+    fresh.learning_rate = 0.2
+    assert float(fresh.learning_rate) == pytest.approx(0.2)
+
+
+def test_checkpoint_restores_the_learning_rate(tmp_path: Any) -> None:
+    opt = tj.optim.Adam(0.01)
+    opt.learning_rate = 0.003
+    path = tj.train.Checkpoint(optimizer=opt).save(str(tmp_path))
+    fresh = tj.optim.Adam(0.01)
+    tj.train.Checkpoint(optimizer=fresh).restore(path)
+    assert float(fresh.learning_rate) == pytest.approx(0.003)

@@ -8,7 +8,8 @@
   ``linear_warmup``; any callable of the step works too.
 - Clipping functions: ``clip_by_norm``, ``clip_by_global_norm``, ``global_norm``.
 
-Slot variables are created on first use, one set per trained variable; the step counter
+A number learning rate is kept in a float32 variable (``opt.learning_rate = 0.01`` assigns it,
+and compiled steps follow without retracing). Slot variables are created on first use, one set per trained variable; the step counter
 ``iterations`` is a variable too, so everything works eagerly and inside a compiled train step
 (where the updates are assigned to lifted state and a schedule reads the counter's state input,
 so stepping does not retrace).

@@ -82,7 +82,8 @@ class Optimizer:
                 f"{where}: unknown argument(s) {', '.join(sorted(unknown))}; the options every "
                 "optimizer takes are weight_decay, clipnorm, clipvalue and global_clipnorm"
             )
-        self.learning_rate = _check_learning_rate(where, learning_rate)
+        self._traced = False
+        self.learning_rate = learning_rate
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = {k: v for k, v in clips.items() if v is not None}
         if len(given) > 1:
@@ -101,9 +102,46 @@ class Optimizer:
         self._no_decay_ids: set[int] = set()
         self._no_decay_names: tuple[str, ...] = ()
 
+    @property
+    def learning_rate(self) -> Any:
+        """The learning rate: a float32 Variable when it was given as a number (setting
+        ``opt.learning_rate = 0.01`` assigns it, so compiled steps see the new rate at their
+        next call without retracing, and checkpoints keep it, as in Keras), else the schedule.
+
+        (Kept in the instance dict under the same name, which this data property shadows, so
+        that checkpoints name the variable ``<optimizer>/learning_rate``.)"""
+        return self.__dict__["learning_rate"]
+
+    @learning_rate.setter
+    def learning_rate(self, value: LearningRate) -> None:
+        where = type(self).__name__
+        value = _check_learning_rate(where, value)
+        current = self.__dict__.get("learning_rate")
+        if isinstance(value, float) and isinstance(current, Variable):
+            current.assign(value)
+            return
+        if current is not None and self._traced:
+            kind = "variable" if isinstance(current, Variable) else "schedule"
+            raise TypeError(
+                f"{where}: a tj.function has traced this optimizer's update with its learning-rate "
+                f"{kind}, and its compiled step would go on using that; only a number can "
+                "replace a number learning rate (it is assigned to the variable). Create a new "
+                "optimizer to change to or from a schedule"
+            )
+        stored: Variable | Callable[[Any], Any]
+        if isinstance(value, float):
+            name = "optimizer/learning_rate"
+            stored = Variable(value, trainable=False, name=name, dtype="float32")
+        else:
+            stored = value
+        self.__dict__["learning_rate"] = stored
+
     def _lr(self) -> Any:
-        if callable(self.learning_rate):
-            rate = self.learning_rate(self.iterations.value())
+        rate = self.learning_rate
+        if isinstance(rate, Variable):
+            return rate.value()
+        if callable(rate):
+            rate = rate(self.iterations.value())
             shape = arg_aval("learning rate schedule", rate).shape
             if shape != ():
                 raise ValueError(
@@ -111,7 +149,7 @@ class Optimizer:
                     f"got shape {shape_str(shape)}"
                 )
             return ew.cast(rate, "float32")
-        return self.learning_rate
+        raise AssertionError("unreachable: the learning rate is a Variable or a callable")
 
     def slots(self, variable: Variable) -> dict[str, Variable]:
         """The slot variables of ``variable`` (created on first use)."""
@@ -144,7 +182,10 @@ class Optimizer:
     def variables(self) -> list[Variable]:
         """The optimizer's own state: step counter, other optimizer-wide state, and slots (for
         checkpoints)."""
-        return [self.iterations, *self._own_variables(), *self.slot_variables()]
+        own = [self.iterations, *self._own_variables()]
+        if isinstance(self.learning_rate, Variable):
+            own.insert(1, self.learning_rate)
+        return [*own, *self.slot_variables()]
 
     def exclude_from_weight_decay(
         self, var_list: Iterable[Variable] | None = None, var_names: Iterable[str] | None = None
@@ -190,6 +231,8 @@ class Optimizer:
                 "apply_gradients got no gradients (all None): is the loss connected "
                 "to the variables?"
             )
+        if context.state.builder is not None:
+            self._traced = True
         variables = [v for _, v in pairs]
         grads = [_checked_gradient(where, g, v) for g, v in pairs]
         grads = self._clip(grads)
@@ -209,7 +252,7 @@ class Optimizer:
     @staticmethod
     def _decay(variable: Variable, lr: Any, weight_decay: float) -> None:
         """Keras' decoupled weight decay: ``w -= lr * weight_decay * w``."""
-        rate = lr * weight_decay if isinstance(lr, float) else ew.multiply(lr, weight_decay)
+        rate = ew.multiply(lr, weight_decay)
         variable.assign_sub(ew.multiply(rate, variable))
 
     def _clip(self, grads: list[Any]) -> list[Any]:
