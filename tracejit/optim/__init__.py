@@ -9,10 +9,10 @@
 - Clipping functions: ``clip_by_norm``, ``clip_by_global_norm``, ``global_norm``.
 
 A number learning rate is kept in a float32 variable (``opt.learning_rate = 0.01`` assigns it,
-and compiled steps follow without retracing). Slot variables are created on first use, one set per trained variable; the step counter
-``iterations`` is a variable too, so everything works eagerly and inside a compiled train step
-(where the updates are assigned to lifted state and a schedule reads the counter's state input,
-so stepping does not retrace).
+and compiled steps follow without retracing). Slot variables are created on first use, one set
+per trained variable; the step counter ``iterations`` is a variable too, so everything works
+eagerly and inside a compiled train step (where the updates are assigned to lifted state and a
+schedule reads the counter's state input, so stepping does not retrace).
 """
 
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm

@@ -305,7 +305,10 @@ def _checked_gradient(where: str, grad: Any, variable: Variable) -> Any:
             f"{where}: optimizers update floating-point variables; '{variable.name}' is {target}"
         )
     aval = arg_aval(where, grad)
-    if tuple(aval.shape) != tuple(target.shape):
+    same = len(aval.shape) == len(target.shape) and all(
+        a is None or a == t for a, t in zip(aval.shape, target.shape)
+    )
+    if not same:  # (an unknown dimension of a traced gradient is checked at the assign)
         raise ValueError(
             f"{where}: the gradient of '{variable.name}' ({target}) has shape "
             f"{shape_str(aval.shape)}; it must have the variable's shape"
