@@ -13,6 +13,8 @@ import sys
 import tempfile
 import zipfile
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -86,6 +88,8 @@ def fresh_copy(directory, tmp_path):
 # Round trips -----------------------------------------------------------------------------------
 RUNNER = r"""
 import json, sys
+import jax
+import jax.numpy as jnp
 import numpy as np
 import tracejit as tj
 import tracejit.saved
@@ -769,3 +773,29 @@ def test_a_loaded_function_wraps_run_time_failures(small_saved, tmp_path):
     with pytest.raises(tj.errors.ExecutionError, match=r"small\(x: f32\[2,4\]\) failed at run "
                        "time: RuntimeError: INTERNAL: the device went away"):  # fmt: skip
         loaded.small(x)
+
+
+@pytest.mark.parametrize("how", ["wrong_dtype", "raises"])
+def test_graph_whose_lowering_disagrees_with_its_declared_types_is_refused(
+    small_saved, monkeypatch, how
+):
+    """The last line of defence: a program whose every node passes inference but whose lowering
+    computes other types (or fails) is refused at load time, not at its first call. The lowering
+    is made to disagree here, as an op implementation that does not match its inference would."""
+    load_module = sys.modules["tracejit.saved.load"]  # (tj.saved.load is the function)
+    real = load_module.graph_to_function
+
+    def disagreeing(graph):
+        fn, const_args = real(graph)
+
+        def wrong(*args):
+            if how == "raises":
+                raise TypeError("an implementation rejected its inputs")
+            return jax.tree_util.tree_map(lambda a: a.astype(jnp.float16), fn(*args))
+
+        return wrong, const_args
+
+    monkeypatch.setattr(load_module, "graph_to_function", disagreeing)
+    expected = "but computes float16" if how == "wrong_dtype" else "does not type-check"
+    with pytest.raises(FormatError, match=expected):
+        tj.saved.load(small_saved[0])

@@ -16,7 +16,13 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable, check_assignable, converted_to
-from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracerConversionError
+from tracejit.errors import (
+    DtypeError,
+    EscapedTracerError,
+    OpError,
+    OpTypeError,
+    TracerConversionError,
+)
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc, user_location
 from tracejit.ops.elementwise import CAST
@@ -174,7 +180,11 @@ class GraphBuilder(context.Interpreter):
         if isinstance(arg, Variable):
             return self.variable_value(arg)
         if isinstance(arg, (jax.Array, np.ndarray, np.generic)):
-            return self._new_const(id(arg), arg, aval_of_array(arg), arg)
+            try:
+                aval = aval_of_array(arg)
+            except DtypeError as err:  # float128, object, strings...: no jax array holds them
+                raise OpTypeError(op, f"argument {position}: {err}", user_location()) from None
+            return self._new_const(id(arg), arg, aval, arg)
         if isinstance(arg, _SCALARS):
             aval = aval_of_python_scalar(arg)
             return self._new_const(("py", type(arg), arg), None, aval, arg)
