@@ -129,7 +129,7 @@ def requested_dtype(spec: Any, where: str) -> DType:
 
 @functools.lru_cache(maxsize=256)
 def _narrowed(spec: Any) -> bool:
-    if spec in (bool, int, float, complex):  # Python's types mean "the default", as in jax
+    if any(spec is kind for kind in (bool, int, float, complex)):  # "the default", as in jax
         return False
     return np.dtype(spec) != as_dtype(spec)
 
