@@ -715,21 +715,22 @@ def test_empty_function_table_is_refused(small_saved, tmp_path):
     assert "functions: is empty" in _bounded_load(directory)
 
 
+def _pad_with_nodes(program, count):
+    """Append ``count`` valid (dead) nodes to the small program's graph."""
+    graph = program["functions"]["small"]["signatures"][0]["graph"]
+    source = graph["inputs"][0]["id"]
+    graph["nodes"] += [
+        {"op": "negative", "inputs": [source], "params": {},
+         "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
+        for i in range(count)
+    ]  # fmt: skip
+
+
 def test_node_count_is_capped(small_saved, tmp_path):
     from tracejit.saved.load import MAX_NODES
 
     directory = fresh_copy(small_saved[0], tmp_path)
-
-    def pad(program):
-        graph = program["functions"]["small"]["signatures"][0]["graph"]
-        source = graph["inputs"][0]["id"]
-        graph["nodes"] += [
-            {"op": "negative", "inputs": [source], "params": {},
-             "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
-            for i in range(MAX_NODES + 1)
-        ]  # fmt: skip
-
-    tamper(directory, pad)
+    tamper(directory, lambda program: _pad_with_nodes(program, MAX_NODES + 1))
     # A 10 MB program.json: parsing it under tracemalloc takes seconds on a loaded machine (1.5 s
     # without tracemalloc); the bound here is that it is refused at all, linearity is below.
     refusal = _bounded_load(directory, seconds=30.0, megabytes=256)
@@ -741,17 +742,7 @@ def test_loading_time_is_linear_in_the_node_count(small_saved, tmp_path):
 
     def timed(count):
         directory = fresh_copy(small_saved[0], pathlib.Path(tempfile.mkdtemp(dir=tmp_path)))
-
-        def pad(program):
-            graph = program["functions"]["small"]["signatures"][0]["graph"]
-            source = graph["inputs"][0]["id"]
-            graph["nodes"] += [
-                {"op": "negative", "inputs": [source], "params": {},
-                 "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
-                for i in range(count)
-            ]  # fmt: skip
-
-        tamper(directory, pad)
+        tamper(directory, lambda program: _pad_with_nodes(program, count))
         start = time.perf_counter()
         tj.saved.load(directory)
         return time.perf_counter() - start
