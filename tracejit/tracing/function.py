@@ -359,7 +359,8 @@ class Function(Generic[P, R]):
                 "(e.g. `if self.w is None: self.w = tj.Variable(...)`), and reuse them."
             )
         graph = builder.build(out_values)
-        verify(graph)
+        if config.debug_checks():
+            verify(graph)
         elapsed = time.perf_counter() - start
         concrete = ConcreteFunction(
             self, structure, graph, out_structure, builder.variables, elapsed
