@@ -6,7 +6,7 @@ import numpy as np
 
 from tracejit.errors import TracejitError
 from tracejit.ir.graph import Graph, Value, nested_graphs
-from tracejit.ir.printer import format_node
+from tracejit.ir.printer import format_node, scalar_literals
 from tracejit.types import AVal
 
 
@@ -51,8 +51,9 @@ def verify(graph: Graph) -> None:
                 f"graph {graph.name}: const %{value.id} declares {value.aval} "
                 f"but holds an array of shape {tuple(np.shape(array))}"
             )
+    literals = scalar_literals(graph)  # messages quote nodes as the printed graph shows them
     for node in graph.nodes:
-        text = format_node(node)
+        text = format_node(node, literals=literals)
         for value in node.inputs:
             if value not in defined:
                 raise IRVerificationError(
