@@ -10,7 +10,7 @@ import pytest
 
 import tracejit as tj
 from tracejit.ir.graph import Graph, Node, Params, Value
-from tracejit.ir.printer import WIDTH
+from tracejit.ir.printer import WIDTH, format_graph, unwrap
 from tracejit.ir.source import SourceLoc
 from tracejit.ir.verify import IRVerificationError, verify
 from tracejit.ops.elementwise import ADD, EXP
@@ -185,6 +185,38 @@ def test_long_statements_wrap_and_define_each_value_once():
         assert flat.count(f"%{value.id}: ") == 2
     operands = flat.split("= fused[body={many_outputs_fused_0}] ")[1].split(" body:")[0]
     assert operands == ", ".join(f"%{v.id}" for v in cf.ir.inputs)  # nothing lost in wrapping
+    # A line continues exactly when it ends in a comma or the next starts with "= " / "-> ":
+    # unwrap joins the statements back into the text printed without a width limit.
+    unlimited = format_graph(cf.ir, source=False, width=10**6)
+    assert unwrap(text) == unlimited != text
+    assert max(len(line) for line in unlimited.splitlines()) > 5 * WIDTH
+
+
+def test_long_params_break_after_a_comma():
+    @tj.function
+    def count(n):
+        return tj.while_loop(lambda i, t: i < n, lambda i, t: (i + 1, t * 2.0), (0, 1.0))
+
+    graph = count.get_concrete_function(tj.constant(3)).ir
+    lines = graph.format(source=False).splitlines()
+    assert lines[2] == "  %9: i32[], %10: f32[] = while_loop[body={loop_body}, cond_body={loop_cond},"
+    assert lines[3] == "      maximum_iterations=none, n_carry=2] 0:i32[], 1:f32[], %0"
+    assert unwrap("\n".join(lines)) == format_graph(graph, source=False, width=10**6)
+
+
+def test_unwrap_leaves_comments_alone():
+    # The source comment quotes a line that ends in a comma: it is not a statement to join.
+    @tj.function
+    def f(*xs):
+        total = tj.concatenate(list(xs),
+                               axis=0)  # fmt: skip
+        return total
+
+    cf = f.get_concrete_function(*[tj.TensorSpec((2,)) for _ in range(30)])
+    text = str(cf.ir)
+    assert "in f: total = tj.concatenate(list(xs),\n  %30: f32[60] = concatenate" in text
+    assert "      %14, " in text  # the node wraps
+    assert unwrap(text) == format_graph(cf.ir, width=10**6)
 
 
 def test_fused_bodies_are_numbered_and_the_header_counts_regions():

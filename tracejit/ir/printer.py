@@ -12,8 +12,10 @@ func predict(%0: f32[?,4]) -> f32[?,3] {
 }
 
 - One node per statement. A statement wider than ``WIDTH`` characters continues on lines
-  indented four more. It breaks only between atoms (a result, ``= op[params]``, an operand, an
-  input, ``-> results``), and once it has wrapped, ``= op`` and ``->`` start lines of their own.
+  indented four more: it breaks only after a comma (between results, params, operands,
+  inputs), or before ``= op`` / ``-> results`` (which, once a statement has wrapped, start
+  lines of their own). So a line continues exactly when it ends in a comma or the next line
+  starts with ``= `` or ``-> `` (comments aside); ``unwrap`` joins each statement back.
 - A source comment (``# file:line in function: text``) stands on its own line above the run of
   nodes it applies to, and holds until the next one at that indentation (``# (no source
   location)`` ends a run when the next node has none). A nested body inherits the location of
@@ -117,15 +119,16 @@ def _node_atoms(
     node: Node, types: bool, literals: Mapping[Value, str]
 ) -> tuple[list[str], list[str]]:
     """The atoms of a node's statement in two parts: the values it defines, and ``= op[params]``
-    with its operands (an effect defines no values: ``print %3``)."""
-    params = ""
-    if node.params:
-        params = "[" + ", ".join(f"{k}={format_param(v)}" for k, v in node.params.items()) + "]"
-    head = node.op.name + params
-    operands = _listed([_use(v, literals) for v in node.inputs]) if node.inputs else []
+    with its operands (an effect defines no values: ``print %3``). Atoms break only after a
+    comma: between results, params and operands (the first operand stays with the op)."""
+    items = [f"{k}={format_param(v)}" for k, v in node.params.items()]
+    rest = _listed(items, f"{node.op.name}[", "]") if items else [node.op.name]
+    if node.inputs:
+        operands = _listed([_use(v, literals) for v in node.inputs])
+        rest = [*rest[:-1], f"{rest[-1]} {operands[0]}", *operands[1:]]
     if not node.outputs:
-        return [], [head, *operands]
-    return _listed([_value_decl(v, types) for v in node.outputs]), [f"= {head}", *operands]
+        return [], rest
+    return _listed([_value_decl(v, types) for v in node.outputs]), ["= " + rest[0], *rest[1:]]
 
 
 def format_node(
@@ -154,6 +157,22 @@ def _wrap(indent: str, *parts: list[str], width: int = WIDTH) -> list[str]:
                 lines[-1] += " " + atom
             fresh = False
     return lines
+
+
+def unwrap(text: str) -> str:
+    """``text`` (a printed graph) with each wrapped statement joined back onto one line: the
+    text ``format_graph`` gives with no width limit."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        previous = lines[-1].lstrip() if lines else "#"
+        if not previous.startswith("#") and (
+            previous.endswith(",") or stripped.startswith(("= ", "-> "))
+        ):
+            lines[-1] += " " + stripped
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _sharding(graph: Graph, kind: str, index: int) -> str:
@@ -227,7 +246,7 @@ class _Printer:
             )
         returned = [_use(v, literals) for v in graph.outputs]
         lines += _wrap(
-            inner, ["return", *(_listed(returned) if returned else [])], width=self.width
+            inner, _listed(returned, "return ") if returned else ["return"], width=self.width
         )
         lines.append(f"{indent}}}")
         return lines, commented
