@@ -408,11 +408,36 @@ class LoadedFunction:
         given = ", ".join(f"{n}: {structure.describe(s)}" for n, s in zip(names, actual))
         raise SignatureError(
             f"{self.name}({given}) matches no saved signature. A loaded function cannot trace "
-            "new signatures; it was saved with:\n  " + "\n  ".join(self.signatures)
+            "new signatures; it was saved with:\n  "
+            + "\n  ".join(self.signatures)
+            + _sizes_hint(sig.tensor_avals(actual), [c.in_structure for c in self._concretes])
         )
 
     def __repr__(self) -> str:
         return f"<loaded tj.function {self.name}: {len(self._concretes)} signature(s)>"
+
+
+def _sizes_hint(given: list[AVal], saved: list[Any]) -> str:
+    """When only sizes differ from a saved signature, how to save one that accepts them."""
+    for structure_ in saved:
+        avals = sig.tensor_avals(structure_)
+        if len(avals) == len(given) and all(
+            a.dtype == g.dtype and a.ndim == g.ndim for a, g in zip(avals, given)
+        ):
+            specs = ", ".join(_spec_covering(a, g) for a, g in zip(avals, given))
+            return (
+                "\nOnly sizes differ. To accept other sizes, save a trace with unknown "
+                f"dimensions (None): trace the function with input_signature=[{specs}] (or call "
+                "f.get_concrete_function(...) with those specs) before tj.saved.save."
+            )
+    return ""
+
+
+def _spec_covering(saved: AVal, given: AVal) -> str:
+    """``tj.TensorSpec((None, 3), 'float32')``: None where the two shapes differ."""
+    dims = ["None" if d != e else str(d) for d, e in zip(saved.shape, given.shape)]
+    shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+    return f"tj.TensorSpec({shape}, '{saved.dtype}')"
 
 
 class Loaded:
