@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import opinfo_array_api
+import opinfo_array_api2
 import opinfo_bitwise
 import opinfo_conv
 import opinfo_debug
@@ -790,6 +791,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS
     + opinfo_array_api.ARRAY_API_OPS
+    + opinfo_array_api2.ARRAY_API2_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

@@ -149,3 +149,20 @@ __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+
+# Array API standard (2024.12) main namespace: manipulation, statistics, sorting/searching,
+# linear algebra and set functions (issue 12).
+from tracejit.ops.manipulation import (  # noqa: E402
+    broadcast_arrays,
+    concat,
+    flip,
+    matrix_transpose,
+    moveaxis,
+    permute_dims,
+    repeat,
+    roll,
+    tile,
+    tril,
+    triu,
+    unstack,
+)

@@ -48,6 +48,12 @@ class TensorMethods:
 
         return transpose(self)
 
+    @property
+    def mT(self) -> Any:  # noqa: N802 - the array API's name
+        from tracejit.ops.manipulation import matrix_transpose
+
+        return matrix_transpose(self)
+
     # Arithmetic ------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Any:
         return ew.add(self, other)

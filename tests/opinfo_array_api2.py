@@ -1,0 +1,245 @@
+"""OpInfo rows for the array API standard's manipulation, statistical, sorting/searching, linear
+algebra and set functions (tracejit/ops/manipulation.py, statistics.py, sorting.py, sets.py).
+
+Values are checked against numpy and dtypes against jax.numpy. Functions that are compositions of
+existing entries are rows of the entry they bind last, with the function's name as the variant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax.numpy as jnp
+import numpy as np
+
+import tracejit as tj
+
+if TYPE_CHECKING:
+    from opinfo import OpInfo
+
+Sample = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def f32(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def i32(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.integers(-5, 6, shape).astype(np.int32)
+
+
+# Manipulation ------------------------------------------------------------------------------------
+def _flip_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4),), {}),
+        ((f32(rng, 3, 4, 2),), {"axis": 1}),
+        ((i32(rng, 4, 3),), {"axis": (0, -1)}),
+    ]
+
+
+def _roll_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 4, 3), 2), {"axis": 0}),
+        ((f32(rng, 3, 4), (1, -2)), {"axis": (0, 1)}),
+        ((f32(rng, 3, 4), 5), {}),
+        ((i32(rng, 5), -1), {"axis": 0}),
+    ]
+
+
+def _np_roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    return np.roll(x, shift, axis)
+
+
+def _jnp_roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    return jnp.roll(x, shift, axis)
+
+
+def _triangle_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 4, 4),), {}),
+        ((f32(rng, 2, 3, 4),), {"k": 1}),
+        ((i32(rng, 3, 5),), {"k": -1}),
+    ]
+
+
+def _tile_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 2), (2, 3)), {}),
+        ((f32(rng, 2, 3), (2, 1, 2)), {}),
+        ((f32(rng, 2, 3, 2), (3,)), {}),
+        ((i32(rng, 4), (2,)), {}),
+    ]
+
+
+def _repeat_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4), 2), {"axis": 1}),
+        ((f32(rng, 3, 2), 3), {"axis": 0}),
+        ((f32(rng, 2, 3), 2), {}),
+        ((f32(rng, 3, 2), np.array([1, 0, 2], np.int32)), {"axis": 0}),
+        ((i32(rng, 4), 3), {}),
+    ]
+
+
+def _repeat_arrays_unknown(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    # per-element counts need the number of elements: an unknown dim cannot have them
+    return not isinstance(args[1], int) and kwargs.get("axis", None) in (0, None)
+
+
+def _np_repeat(x: Any, repeats: Any, axis: Any = None) -> Any:
+    return np.repeat(x, repeats, axis)
+
+
+def _jnp_repeat(x: Any, repeats: Any, axis: Any = None) -> Any:
+    return jnp.repeat(x, repeats, axis)
+
+
+def _concat_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        (([f32(rng, 2, 3), f32(rng, 4, 3)],), {}),
+        (([f32(rng, 3, 2), f32(rng, 3, 1)],), {"axis": -1}),
+        (([f32(rng, 2, 3), f32(rng, 4)],), {"axis": None}),
+    ]
+
+
+def _np_concat(arrays: Any, axis: Any = 0) -> Any:
+    return np.concatenate(arrays, axis=axis)
+
+
+def _jnp_concat(arrays: Any, axis: Any = 0) -> Any:
+    return jnp.concatenate(arrays, axis=axis)
+
+
+def _permute_samples(rng: np.random.Generator) -> list[Sample]:
+    return [((f32(rng, 2, 3, 4), (2, 0, 1)), {}), ((i32(rng, 3, 2), (1, 0)), {})]
+
+
+def _moveaxis_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 2, 3, 4), 0, -1), {}),
+        ((f32(rng, 2, 3, 4), (0, 1), (2, 0)), {}),
+        ((i32(rng, 3, 2), 1, 0), {}),
+    ]
+
+
+def _matrix_transpose_samples(rng: np.random.Generator) -> list[Sample]:
+    return [((f32(rng, 3, 4),), {}), ((f32(rng, 2, 3, 4),), {})]
+
+
+def _np_matrix_transpose(x: Any) -> Any:
+    return np.swapaxes(x, -1, -2)
+
+
+def _broadcast_arrays_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 1), f32(rng, 4)), {}),
+        ((f32(rng, 2, 3), f32(rng, 2, 1)), {}),
+        ((i32(rng, 1, 3), i32(rng, 2, 1)), {}),
+    ]
+
+
+def _broadcast_arrays(*arrays: Any) -> Any:  # one tensor, so one row checks them all
+    return tj.concat(tj.broadcast_arrays(*arrays))
+
+
+def _np_broadcast_arrays(*arrays: Any) -> Any:
+    return np.concatenate(np.broadcast_arrays(*arrays))
+
+
+def _jnp_broadcast_arrays(*arrays: Any) -> Any:
+    return jnp.concatenate(jnp.broadcast_arrays(*arrays))
+
+
+def _unstack_samples(rng: np.random.Generator) -> list[Sample]:
+    return [((f32(rng, 3, 4),), {}), ((f32(rng, 2, 3, 4),), {"axis": 1}), ((i32(rng, 2, 3),), {})]
+
+
+def _np_unstack(x: Any, axis: int = 0) -> Any:
+    return tuple(np.moveaxis(x, axis, 0))
+
+
+def _jnp_unstack(x: Any, axis: int = 0) -> Any:
+    return tuple(jnp.moveaxis(x, axis, 0))
+
+
+def _unstack_axis0(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return kwargs.get("axis", 0) == 0  # an unknown axis gives an unknown number of results
+
+
+def _manipulation_rows() -> list[OpInfo]:
+    from opinfo import OpInfo
+
+    return [
+        OpInfo("flip", tj.flip, _flip_samples, np.flip, jnp.flip),
+        OpInfo("roll", tj.roll, _roll_samples, _np_roll, _jnp_roll),
+        OpInfo("tril", tj.tril, _triangle_samples, np.tril, jnp.tril),
+        OpInfo("triu", tj.triu, _triangle_samples, np.triu, jnp.triu),
+        OpInfo("tile", tj.tile, _tile_samples, np.tile, jnp.tile),
+        OpInfo(
+            "repeat",
+            tj.repeat,
+            _repeat_samples,
+            _np_repeat,
+            _jnp_repeat,
+            skip_unknown=_repeat_arrays_unknown,
+        ),
+        OpInfo(
+            "unstack",
+            tj.unstack,
+            _unstack_samples,
+            _np_unstack,
+            _jnp_unstack,
+            skip_unknown=_unstack_axis0,
+        ),
+        OpInfo(
+            "concatenate", tj.concat, _concat_samples, _np_concat, _jnp_concat, variant="concat"
+        ),
+        OpInfo(
+            "transpose",
+            tj.permute_dims,
+            _permute_samples,
+            np.transpose,
+            jnp.transpose,
+            variant="permute_dims",
+        ),
+        OpInfo(
+            "transpose",
+            tj.moveaxis,
+            _moveaxis_samples,
+            np.moveaxis,
+            jnp.moveaxis,
+            variant="moveaxis",
+        ),
+        OpInfo(
+            "transpose",
+            tj.matrix_transpose,
+            _matrix_transpose_samples,
+            _np_matrix_transpose,
+            jnp.matrix_transpose,
+            variant="matrix_transpose",
+        ),
+        OpInfo(
+            "concatenate",
+            _broadcast_arrays,
+            _broadcast_arrays_samples,
+            _np_broadcast_arrays,
+            _jnp_broadcast_arrays,
+            variant="broadcast_arrays",
+        ),
+    ]
+
+
+def _rows() -> list[OpInfo]:
+    return _manipulation_rows()
+
+
+_cache: list[Any] = []
+
+
+def __getattr__(name: str) -> Any:
+    # Built lazily: the rows need opinfo.OpInfo, and opinfo imports this module.
+    if name == "ARRAY_API2_OPS":
+        if not _cache:
+            _cache.extend(_rows())
+        return _cache
+    raise AttributeError(name)
