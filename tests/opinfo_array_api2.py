@@ -229,8 +229,133 @@ def _manipulation_rows() -> list[OpInfo]:
     ]
 
 
+# Statistics --------------------------------------------------------------------------------------
+def _cumulative_samples(rng: np.random.Generator) -> list[Sample]:
+    with_zeros = f32(rng, 3, 4)
+    with_zeros[1, 1] = with_zeros[2, 0] = with_zeros[2, 2] = 0.0  # exact gradients at zeros
+    return [
+        ((f32(rng, 3, 4),), {"axis": 1}),
+        ((f32(rng, 4, 3),), {"axis": 0, "include_initial": True}),
+        ((with_zeros,), {"axis": 1}),
+        ((f32(rng, 5),), {}),
+        ((i32(rng, 3, 4),), {"axis": 1, "dtype": "float32"}),
+        ((i32(rng, 2, 3),), {"axis": -1, "include_initial": True}),
+    ]
+
+
+def _np_cumulative(name: str) -> Any:
+    def ref(x: Any, axis: Any = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        return getattr(np, name)(x, axis=axis, dtype=dtype, include_initial=include_initial)
+
+    return ref
+
+
+def _jnp_cumulative(name: str) -> Any:
+    def ref(x: Any, axis: Any = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        return getattr(jnp, name)(x, axis=axis, dtype=dtype, include_initial=include_initial)
+
+    return ref
+
+
+def _var_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4),), {}),
+        ((f32(rng, 3, 4),), {"axis": 1, "correction": 1}),
+        ((f32(rng, 2, 3, 4),), {"axis": (0, 2), "keepdims": True}),
+        ((f32(rng, 4, 3),), {"axis": 0, "correction": 0.5}),
+        ((i32(rng, 3, 5),), {"axis": -1}),
+    ]
+
+
+def _stat_ref(module: Any, name: str) -> Any:
+    def ref(x: Any, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Any:
+        fn = getattr(module, name)
+        if module is np:  # float64 reference values
+            x = np.asarray(x, np.float64)
+        return fn(x, axis=axis, ddof=correction, keepdims=keepdims)
+
+    return ref
+
+
+def _count_nonzero_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((i32(rng, 3, 4),), {}),
+        ((i32(rng, 3, 4),), {"axis": 1}),
+        ((f32(rng, 2, 3) * (i32(rng, 2, 3) > 0),), {"axis": (0, 1), "keepdims": True}),
+        ((rng.integers(0, 2, (4, 2)).astype(bool),), {"axis": 0}),
+    ]
+
+
+def _diff_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 5),), {}),
+        ((f32(rng, 4, 3),), {"axis": 0, "n": 2}),
+        ((f32(rng, 3, 4),), {"prepend": f32(rng, 3, 1), "append": f32(rng, 3, 2)}),
+        ((i32(rng, 6),), {"n": 3}),
+        ((rng.integers(0, 2, (5,)).astype(bool),), {}),
+    ]
+
+
+def _diff(x: Any, axis: int = -1, n: int = 1, prepend: Any = None, append: Any = None) -> Any:
+    return tj.diff(x, axis=axis, n=n, prepend=prepend, append=append)
+
+
+def _statistics_rows() -> list[OpInfo]:
+    from opinfo import OpInfo
+
+    return [
+        OpInfo(
+            "cumulative_sum",
+            tj.cumulative_sum,
+            _cumulative_samples,
+            _np_cumulative("cumulative_sum"),
+            _jnp_cumulative("cumulative_sum"),
+            rtol=1e-5,
+            atol=1e-5,
+        ),
+        OpInfo(
+            "cumulative_prod",
+            tj.cumulative_prod,
+            _cumulative_samples,
+            _np_cumulative("cumulative_prod"),
+            _jnp_cumulative("cumulative_prod"),
+            rtol=1e-5,
+            atol=1e-5,
+        ),
+        OpInfo(
+            "divide",
+            tj.var,
+            _var_samples,
+            _stat_ref(np, "var"),
+            _stat_ref(jnp, "var"),
+            rtol=1e-5,
+            atol=1e-5,
+            variant="var",
+        ),
+        OpInfo(
+            "sqrt",
+            tj.std,
+            _var_samples,
+            _stat_ref(np, "std"),
+            _stat_ref(jnp, "std"),
+            rtol=1e-5,
+            atol=1e-5,
+            variant="std",
+        ),
+        OpInfo(
+            "sum",
+            tj.count_nonzero,
+            _count_nonzero_samples,
+            np.count_nonzero,
+            jnp.count_nonzero,
+            variant="count_nonzero",
+        ),
+        OpInfo("subtract", _diff, _diff_samples, np.diff, jnp.diff, variant="diff"),
+    ]
+
+
 def _rows() -> list[OpInfo]:
-    return _manipulation_rows()
+    return _manipulation_rows() + _statistics_rows()
 
 
 _cache: list[Any] = []

@@ -166,3 +166,11 @@ from tracejit.ops.manipulation import (  # noqa: E402
     triu,
     unstack,
 )
+from tracejit.ops.statistics import (  # noqa: E402
+    count_nonzero,
+    cumulative_prod,
+    cumulative_sum,
+    diff,
+    std,
+    var,
+)
