@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import tracejit as tj
+from tracejit.ops.registry import bind
 
 if TYPE_CHECKING:
     from opinfo import OpInfo
@@ -354,8 +355,173 @@ def _statistics_rows() -> list[OpInfo]:
     ]
 
 
+# Sorting and searching ---------------------------------------------------------------------------
+def _sort_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 5),), {}),
+        ((f32(rng, 4, 3),), {"axis": 0, "descending": True}),
+        ((f32(rng, 2, 3, 4),), {"axis": 1, "stable": False}),
+        ((i32(rng, 8),), {"descending": True}),
+        ((np.array([2.0, np.nan, -1.0, 0.5], np.float32),), {}),
+    ]
+
+
+def _sort_ref(module: Any, name: str) -> Any:
+    def ref(x: Any, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        if module is jnp:
+            return getattr(jnp, name)(x, axis=axis, descending=descending, stable=stable)
+        if name == "sort":  # numpy has no descending: sort the negated values (no ties here)
+            out = np.sort(-x if descending else x, axis=axis, kind="stable")
+            return -out if descending else out
+        if descending:  # stable descending order: ties in their original order
+            flipped = np.flip(x, axis)
+            order = np.argsort(flipped, axis=axis, kind="stable")
+            return np.flip(x.shape[axis] - 1 - order, axis)
+        return np.argsort(x, axis=axis, kind="stable")
+
+    return ref
+
+
+def _argsort_samples(rng: np.random.Generator) -> list[Sample]:
+    ties = np.array([[1, 3, 1, 2, 3], [0, 0, 0, 1, 0]], np.int32)
+    return [
+        ((f32(rng, 3, 5),), {}),
+        ((f32(rng, 4, 3),), {"axis": 0, "descending": True}),
+        ((ties,), {}),
+        ((ties,), {"descending": True}),
+    ]
+
+
+def _take_along_axis_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4), rng.integers(0, 4, (3, 2)).astype(np.int32)), {"axis": 1}),
+        ((f32(rng, 4, 3), rng.integers(-4, 4, (5, 3)).astype(np.int32)), {"axis": 0}),
+        ((f32(rng, 3, 4), rng.integers(0, 4, (1, 6)).astype(np.int32)), {}),  # broadcast rows
+        ((i32(rng, 2, 3, 4), rng.integers(0, 3, (2, 2, 4)).astype(np.int32)), {"axis": 1}),
+    ]
+
+
+def _np_take_along_axis(x: Any, indices: Any, axis: int = -1) -> Any:
+    return np.take_along_axis(x, indices, axis=axis)
+
+
+def _jnp_take_along_axis(x: Any, indices: Any, axis: int = -1) -> Any:
+    return jnp.take_along_axis(x, indices, axis=axis)
+
+
+def _along_axis_add_samples(rng: np.random.Generator) -> list[Sample]:
+    repeated = np.array([[0, 0, 2], [1, 3, 1], [2, 2, 2]], np.int32)  # repeats accumulate
+    return [
+        ((f32(rng, 3, 4), repeated, f32(rng, 3, 3)), {"axis": 1}),
+        (
+            (f32(rng, 4, 3), rng.integers(0, 4, (2, 3)).astype(np.int32), f32(rng, 2, 3)),
+            {"axis": 0},
+        ),
+    ]
+
+
+def _along_add_ref(module: Any) -> Any:
+    def ref(x: Any, indices: Any, updates: Any, axis: int) -> Any:
+        if module is np:
+            out = np.array(x, np.float64)
+            grid = list(np.indices(np.shape(indices), sparse=True))
+            grid[axis] = indices
+            np.add.at(out, tuple(grid), updates)
+            return out.astype(np.asarray(x).dtype)
+        grid = list(jnp.indices(jnp.shape(indices), sparse=True))
+        grid[axis] = jnp.asarray(indices)
+        return jnp.asarray(x).at[tuple(grid)].add(updates)
+
+    return ref
+
+
+def _along_axis_add(x: Any, indices: Any, updates: Any, axis: int) -> Any:
+    from tracejit.ops.sorting import ALONG_AXIS_ADD
+
+    return bind(ALONG_AXIS_ADD, x, indices, updates, axis=axis)
+
+
+def _searchsorted_samples(rng: np.random.Generator) -> list[Sample]:
+    table = np.sort(f32(rng, 6))
+    unsorted = f32(rng, 5)
+    return [
+        ((table, f32(rng, 3, 4)), {}),
+        ((table, np.concatenate([table[:3], f32(rng, 2)])), {"side": "right"}),
+        ((np.array([1, 3, 3, 5], np.int32), i32(rng, 6)), {"side": "left"}),
+        ((unsorted, f32(rng, 4)), {"sorter": np.argsort(unsorted).astype(np.int32)}),
+    ]
+
+
+def _searchsorted_ref(module: Any) -> Any:
+    def ref(x1: Any, x2: Any, side: str = "left", sorter: Any = None) -> Any:
+        return module.searchsorted(x1, x2, side=side, sorter=sorter)
+
+    return ref
+
+
+def _nonzero_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((i32(rng, 3, 4),), {"size": 12}),
+        ((f32(rng, 5) * (i32(rng, 5) > 0),), {"size": 3}),  # cut
+        ((rng.integers(0, 2, (2, 3)).astype(bool),), {"size": 8, "fill_value": -1}),  # padded
+    ]
+
+
+def _nonzero_ref(module: Any) -> Any:
+    def ref(x: Any, size: int | None = None, fill_value: Any = None) -> Any:
+        if module is jnp:
+            return jnp.nonzero(x, size=size, fill_value=fill_value)
+        found = np.nonzero(x)
+        fill = 0 if fill_value is None else fill_value
+        return tuple(
+            np.concatenate([f[:size], np.full(max(size - len(f), 0), fill)]).astype(np.int32)
+            for f in found
+        )
+
+    return ref
+
+
+def _sorting_rows() -> list[OpInfo]:
+    from opinfo import OpInfo
+
+    return [
+        OpInfo("sort", tj.sort, _sort_samples, _sort_ref(np, "sort"), _sort_ref(jnp, "sort")),
+        OpInfo(
+            "argsort",
+            tj.argsort,
+            _argsort_samples,
+            _sort_ref(np, "argsort"),
+            _sort_ref(jnp, "argsort"),
+        ),
+        OpInfo(
+            "take_along_axis",
+            tj.take_along_axis,
+            _take_along_axis_samples,
+            _np_take_along_axis,
+            _jnp_take_along_axis,
+        ),
+        OpInfo(
+            "along_axis_add",
+            _along_axis_add,
+            _along_axis_add_samples,
+            _along_add_ref(np),
+            _along_add_ref(jnp),
+            rtol=1e-5,
+            atol=1e-5,
+        ),
+        OpInfo(
+            "searchsorted",
+            tj.searchsorted,
+            _searchsorted_samples,
+            _searchsorted_ref(np),
+            _searchsorted_ref(jnp),
+        ),
+        OpInfo("nonzero", tj.nonzero, _nonzero_samples, _nonzero_ref(np), _nonzero_ref(jnp)),
+    ]
+
+
 def _rows() -> list[OpInfo]:
-    return _manipulation_rows() + _statistics_rows()
+    return _manipulation_rows() + _statistics_rows() + _sorting_rows()
 
 
 _cache: list[Any] = []

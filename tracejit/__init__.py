@@ -174,3 +174,10 @@ from tracejit.ops.statistics import (  # noqa: E402
     std,
     var,
 )
+from tracejit.ops.sorting import (  # noqa: E402
+    argsort,
+    nonzero,
+    searchsorted,
+    sort,
+    take_along_axis,
+)
