@@ -520,8 +520,70 @@ def _sorting_rows() -> list[OpInfo]:
     ]
 
 
+# Linear algebra ----------------------------------------------------------------------------------
+def _tensordot_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 2, 3, 4), f32(rng, 3, 4, 5)), {}),
+        ((f32(rng, 3, 4), f32(rng, 4, 2)), {"axes": 1}),
+        ((f32(rng, 4, 3, 2), f32(rng, 2, 5, 4)), {"axes": ((0, 2), (2, 0))}),
+        ((f32(rng, 3, 2), f32(rng, 4)), {"axes": 0}),
+        ((i32(rng, 3, 4), i32(rng, 3, 4)), {"axes": ((1, 0), (1, 0))}),
+    ]
+
+
+def _tensordot_ref(module: Any) -> Any:
+    def ref(x1: Any, x2: Any, axes: Any = 2) -> Any:
+        return module.tensordot(x1, x2, axes=axes)
+
+    return ref
+
+
+def _vecdot_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((f32(rng, 3, 4), f32(rng, 3, 4)), {}),
+        ((f32(rng, 2, 3, 4), f32(rng, 4)), {}),
+        ((f32(rng, 4, 3), f32(rng, 2, 4, 3)), {"axis": -2}),
+        ((i32(rng, 3, 5), i32(rng, 1, 5)), {}),
+    ]
+
+
+def _vecdot_ref(module: Any) -> Any:
+    def ref(x1: Any, x2: Any, axis: int = -1) -> Any:
+        if module is np:
+            return np.sum(np.conj(x1) * np.asarray(x2), axis=axis)
+        return jnp.vecdot(x1, x2, axis=axis)
+
+    return ref
+
+
+def _linalg_rows() -> list[OpInfo]:
+    from opinfo import OpInfo
+
+    return [
+        OpInfo(
+            "tensordot",
+            tj.tensordot,
+            _tensordot_samples,
+            _tensordot_ref(np),
+            _tensordot_ref(jnp),
+            rtol=1e-5,
+            atol=1e-5,
+        ),
+        OpInfo(
+            "sum",
+            tj.vecdot,
+            _vecdot_samples,
+            _vecdot_ref(np),
+            _vecdot_ref(jnp),
+            rtol=1e-5,
+            atol=1e-5,
+            variant="vecdot",
+        ),
+    ]
+
+
 def _rows() -> list[OpInfo]:
-    return _manipulation_rows() + _statistics_rows() + _sorting_rows()
+    return _manipulation_rows() + _statistics_rows() + _sorting_rows() + _linalg_rows()
 
 
 _cache: list[Any] = []

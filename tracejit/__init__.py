@@ -181,3 +181,4 @@ from tracejit.ops.sorting import (  # noqa: E402
     sort,
     take_along_axis,
 )
+from tracejit.ops.contraction import tensordot, vecdot  # noqa: E402
