@@ -582,8 +582,81 @@ def _linalg_rows() -> list[OpInfo]:
     ]
 
 
+# Sets --------------------------------------------------------------------------------------------
+def _unique_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        ((rng.integers(0, 4, (3, 4)).astype(np.int32),), {"size": 4}),
+        ((rng.integers(-2, 2, (6,)).astype(np.float32),), {"size": 6}),  # padded
+        ((rng.integers(0, 9, (4, 2)).astype(np.int32),), {"size": 2}),  # cut
+        ((np.array([1.0, 2.0, 1.0], np.float32),), {"size": 4, "fill_value": -1.0}),
+    ]
+
+
+def _np_unique(kind: str) -> Any:
+    def ref(x: Any, size: int, fill_value: Any = None) -> Any:
+        flat = np.ravel(x)
+        values, first, inverse, counts = np.unique(
+            flat, return_index=True, return_inverse=True, return_counts=True
+        )
+        fill = np.min(flat) if fill_value is None else fill_value
+
+        def fit(a: Any, pad: Any, dtype: Any) -> Any:
+            return np.concatenate([a[:size], np.full(max(size - len(a), 0), pad)]).astype(dtype)
+
+        results = {
+            "values": fit(values, fill, flat.dtype),
+            "indices": fit(first, first[0] if len(first) else 0, np.int32),
+            "inverse_indices": np.reshape(inverse, np.shape(x)).astype(np.int32),
+            "counts": fit(counts, 0, np.int32),
+        }
+        names = {
+            "values": ("values",),
+            "counts": ("values", "counts"),
+            "inverse": ("values", "inverse_indices"),
+            "all": ("values", "indices", "inverse_indices", "counts"),
+        }[kind]
+        return tuple(results[name] for name in names)
+
+    return ref
+
+
+def _jnp_unique(kind: str) -> Any:
+    def ref(x: Any, size: int, fill_value: Any = None) -> Any:
+        out = getattr(jnp, f"unique_{kind}")(x, size=size, fill_value=fill_value)
+        return (out,) if kind == "values" else tuple(out)
+
+    return ref
+
+
+def _tj_unique(kind: str) -> Any:
+    def fn(x: Any, size: int, fill_value: Any = None) -> Any:
+        out = getattr(tj, f"unique_{kind}")(x, size=size, fill_value=fill_value)
+        return (out,) if kind == "values" else tuple(out)  # the op's plain tuple of results
+
+    return fn
+
+
+def _sets_rows() -> list[OpInfo]:
+    from opinfo import OpInfo
+
+    rows = [
+        OpInfo(
+            "unique",
+            _tj_unique(kind),
+            _unique_samples,
+            _np_unique(kind),
+            _jnp_unique(kind),
+            variant=kind,
+        )
+        for kind in ("all", "counts", "inverse", "values")
+    ]
+    return rows
+
+
 def _rows() -> list[OpInfo]:
-    return _manipulation_rows() + _statistics_rows() + _sorting_rows() + _linalg_rows()
+    return (
+        _manipulation_rows() + _statistics_rows() + _sorting_rows() + _linalg_rows() + _sets_rows()
+    )
 
 
 _cache: list[Any] = []

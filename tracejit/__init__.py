@@ -182,3 +182,9 @@ from tracejit.ops.sorting import (  # noqa: E402
     take_along_axis,
 )
 from tracejit.ops.contraction import tensordot, vecdot  # noqa: E402
+from tracejit.ops.sets import (  # noqa: E402
+    unique_all,
+    unique_counts,
+    unique_inverse,
+    unique_values,
+)
