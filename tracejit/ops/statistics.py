@@ -1,7 +1,9 @@
 """The array API standard's statistical functions that tracejit lacked (2024.12).
 
 New registry entries: ``cumulative_sum`` and ``cumulative_prod`` (params ``axis``, ``dtype``,
-``include_initial``; the impl is jax.numpy's function of the same name, so dtypes match it).
+``include_initial``; the impl is jax.numpy's function of the same name, so dtypes match it, except
+that ``cumulative_prod`` of small integers accumulates in the default integer dtype as the
+standard says and ``jnp.prod`` does).
 Compositions of existing entries, documented as such: ``var`` and ``std`` (``mean``, ``subtract``,
 ``square``, ``sum``, ``divide`` and ``sqrt``), ``count_nonzero`` (``not_equal`` then ``sum``) and
 ``diff`` (slices, ``subtract`` and, for ``prepend``/``append``, ``concatenate``); they inherit the
@@ -173,6 +175,13 @@ def cumulative_prod(
     array([1., 2., 6.], dtype=float32)
     """
     params = _cumulative_params("cumulative_prod", x, axis, dtype, include_initial)
+    if dtype is None:
+        # The standard (and jnp.prod, and jnp.cumulative_sum) accumulate small integers in the
+        # default integer dtype; jnp.cumulative_prod alone keeps uint8 as uint8.
+        aval = arg_aval("cumulative_prod", x)
+        wide, _ = jax_dtype("cumulative_prod", jnp.prod, [aval], {})
+        if wide != aval.dtype:
+            params["dtype"] = as_dtype(wide)
     return bind(CUMULATIVE_PROD, x, **params)
 
 
