@@ -128,8 +128,8 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     array([3., 7.], dtype=float32)
     """
     a1, a2 = arg_aval("vecdot", x1), arg_aval("vecdot", x2)
-    shape = broadcast_shapes("vecdot", a1.shape, a2.shape)
-    offset = normalize_axis("vecdot", axis, len(shape)) - len(shape)  # from the end
+    ndim = max(a1.ndim, a2.ndim)
+    offset = normalize_axis("vecdot", axis, ndim) - ndim  # from the end
     if -offset > min(a1.ndim, a2.ndim):
         raise ShapeError(
             "vecdot",
@@ -143,6 +143,7 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
             f"the vectors along axis {axis} of {shape_text(a1.shape)} and "
             f"{shape_text(a2.shape)} differ in length ({d1} and {d2})",
         )
+    broadcast_shapes("vecdot", a1.shape, a2.shape)  # the other axes must broadcast
     if a1.dtype.kind == "c":
         from tracejit.ops import elementwise_math
 
