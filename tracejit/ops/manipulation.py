@@ -1,11 +1,10 @@
 """The array API standard's manipulation functions (2024.12).
 
-New registry entries: ``flip``, ``roll``, ``repeat``, ``tile``, ``tril``, ``triu``,
-``unstack``. The others are
-compositions of existing entries, documented as such: ``concat`` is ``concatenate`` (flattening
-first when ``axis=None``), ``permute_dims``, ``moveaxis`` and ``matrix_transpose`` are
-``transpose``, ``broadcast_arrays`` is ``broadcast_to`` (``broadcast_like`` when dims are
-unknown), ``unstack`` is its own entry (``stack`` is its gradient).
+New registry entries: ``flip``, ``roll``, ``repeat``, ``tile``, ``tril``, ``triu`` and
+``unstack`` (``stack`` is its gradient). The others are compositions of existing entries,
+documented as such: ``concat`` is ``concatenate`` (flattening first when ``axis=None``),
+``permute_dims``, ``moveaxis`` and ``matrix_transpose`` (``x.mT``) are ``transpose``, and
+``broadcast_arrays`` is ``broadcast_to`` (``broadcast_like`` when dims are unknown).
 
 Unknown dims (``None``) flow through every rule. The gradients of ``tile`` and ``repeat`` with an
 int count split (or stride-slice) the cotangent and add the pieces, so they need no static size;
