@@ -32,6 +32,7 @@ from tracejit.eager.tensor import Tensor, constant, wrap
 from tracejit.eager.variable import Variable
 from tracejit.ir.graph import Value
 from tracejit.ops.arguments import arg_aval
+from tracejit.ops.custom_gradient import CUSTOM_GRADIENT
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
 from tracejit.tracing import signature as sig
@@ -222,7 +223,6 @@ def _eager(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 # Traced ----------------------------------------------------------------------------------------
 def _traced(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     from tracejit.ops.control_api import _tracers
-    from tracejit.ops.custom_gradient import CUSTOM_GRADIENT
     from tracejit.ops.registry import bind
     from tracejit.tracing.bodies import _numbers_to_tensors
 
