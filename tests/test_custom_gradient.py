@@ -234,9 +234,7 @@ def test_inside_cond_branches() -> None:
         return tj.cond(tj.sum(x) > 0, lambda v: tj.sum(clip_grad(v) * 3.0), lambda v: tj.sum(v), x)
 
     def ref(x):
-        return jax.lax.cond(
-            jnp.sum(x) > 0, lambda v: jnp.sum(clip_grad_ref(v) * 3.0), jnp.sum, x
-        )
+        return jax.lax.cond(jnp.sum(x) > 0, lambda v: jnp.sum(clip_grad_ref(v) * 3.0), jnp.sum, x)
 
     _check_cases(fn, ref, np.array([1.0, 2.0], np.float32))
 
@@ -492,7 +490,9 @@ def programs(draw: Any) -> list[tuple[str, int, int]]:
         for _ in range(n)
     ]  # fmt: skip
     at = draw(st.integers(0, len(steps)))
-    return steps[:at] + [("custom", draw(st.integers(0, 99)), draw(st.integers(0, 99)))] + steps[at:]
+    return (
+        steps[:at] + [("custom", draw(st.integers(0, 99)), draw(st.integers(0, 99)))] + steps[at:]
+    )
 
 
 def build(steps: list[tuple[str, int, int]], lib: str) -> Any:
@@ -547,3 +547,54 @@ def _tape_gradient_at(fn: Any, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
         z = fn(tx, ty)
     gx, gy = tape.gradient(z, [tx, ty], unconnected_gradients="zero")
     return gx, gy
+
+
+def test_a_tape_differentiates_through_a_loaded_function(tmp_path: Any) -> None:
+    """A loaded function called under a tape is recorded like a tj.function call (it was not
+    recorded at all: its gradients were silently None), and its custom rule is used."""
+    f = tj.function(loss, input_signature=[tj.TensorSpec((3,)), tj.TensorSpec((3,))])
+    (function,) = tj.saved.load(tj.saved.save(f, str(tmp_path / "f"))).signatures.values()
+    for got, want in zip(_tape_gradient(function), WANT):
+        close(got, want)
+    w = tj.Variable([1.0, 2.0, 3.0])
+    g = tj.function(lambda x: tj.sum(scaled(x, w)), input_signature=[tj.TensorSpec((3,))])
+    loaded = tj.saved.load(tj.saved.save(g, str(tmp_path / "g")))
+    (restored,) = loaded.variables.values()
+    with tj.GradientTape() as tape:
+        y = next(iter(loaded.signatures.values()))(tj.constant(X))
+    want_w = jax.grad(lambda v: jnp.sum(scaled_ref(X, v)))(np.array([1.0, 2.0, 3.0], np.float32))
+    close(tape.gradient(y, restored), want_w)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda p: p.update(grad_of={"tuple": [{"int": 4}]}), "grad_of names operand 4"),
+        (lambda p: p.update(n_outputs={"int": 3}), "do not fit a body"),
+        (lambda p: p["grad"]["graph"]["inputs"].append({"aval": "f32[3]", "id": "99"}), "inputs"),
+    ],
+    ids=["grad_of", "n_outputs", "grad_inputs"],
+)
+def test_hostile_saved_custom_gradient_nodes_are_refused(
+    tmp_path: Any, edit: Any, message: str
+) -> None:
+    """The node's rule checks its params against its bodies, so a rewritten file (checksums
+    recomputed, as an attacker would) is refused with FormatError."""
+    import json
+
+    from tracejit.saved import files
+
+    f = tj.function(lambda x: clip_grad(x) + 1.0, input_signature=[tj.TensorSpec((3,))])
+    directory = tj.saved.save(f, str(tmp_path / "f"))
+    path = os.path.join(directory, "program.json")
+    program = json.load(open(path))
+    (signature,) = next(iter(program["functions"].values()))["signatures"]
+    (node,) = [n for n in signature["graph"]["nodes"] if n["op"] == "custom_gradient"]
+    edit(node["params"])
+    json.dump(program, open(path, "w"))
+    manifest_path = os.path.join(directory, "saved.json")
+    manifest = json.load(open(manifest_path))
+    manifest["program"]["sha256"] = files.sha256_file(path)
+    json.dump(manifest, open(manifest_path, "w"))
+    with pytest.raises(tj.saved.FormatError, match=message):
+        tj.saved.load(directory)

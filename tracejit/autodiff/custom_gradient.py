@@ -36,7 +36,7 @@ from tracejit.ops.custom_gradient import CUSTOM_GRADIENT
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
 from tracejit.tracing import signature as sig
-from tracejit.tracing.tracer import GraphBuilder, Tracer
+from tracejit.tracing.tracer import GraphBuilder
 from tracejit.types import AVal
 
 
@@ -126,9 +126,9 @@ def _call_grad_fn(
                 "(input_gradients, variable_gradients)"
             )
         inputs, of_variables = result
-        of_variables = list(of_variables) if isinstance(of_variables, (tuple, list)) else [
-            of_variables
-        ]
+        of_variables = (
+            list(of_variables) if isinstance(of_variables, (tuple, list)) else [of_variables]
+        )
         if len(of_variables) != len(variables):
             raise GradientError(
                 f"the gradient function of {_name(fn)} returned {len(of_variables)} variable "

@@ -57,25 +57,40 @@ def _infer(
             raise OpError(name, f"operand {i} is {given} but the body's input is {value.aval}")
     n_residuals = len(body.outputs) - n_outputs - n_assigned
     if min(n_outputs, n_assigned, n_residuals) < 0:
-        raise OpError(name, f"n_outputs={n_outputs}, n_assigned={n_assigned} do not fit a body "
-                      f"with {len(body.outputs)} outputs")
+        raise OpError(
+            name,
+            f"n_outputs={n_outputs}, n_assigned={n_assigned} do not fit a body "
+            f"with {len(body.outputs)} outputs",
+        )
     if len(grad.inputs) != n_outputs + n_residuals:
-        raise OpError(name, f"the gradient body has {len(grad.inputs)} inputs; it needs one "
-                      f"cotangent per output ({n_outputs}) and the {n_residuals} residuals")
+        raise OpError(
+            name,
+            f"the gradient body has {len(grad.inputs)} inputs; it needs one "
+            f"cotangent per output ({n_outputs}) and the {n_residuals} residuals",
+        )
     residuals = body.outputs[n_outputs + n_assigned :]
-    for value, given in zip(grad.inputs[n_outputs:], residuals):
-        if not _compatible(given.aval, value.aval):
-            raise OpError(name, f"residual %{given.id} is {given.aval} but the gradient body "
-                          f"takes {value.aval}")
+    for taken, residual in zip(grad.inputs[n_outputs:], residuals):
+        if not _compatible(residual.aval, taken.aval):
+            raise OpError(
+                name,
+                f"residual %{residual.id} is {residual.aval} but the gradient body takes "
+                f"{taken.aval}",
+            )
     if len(grad_of) != len(grad.outputs) or list(grad_of) != sorted(set(grad_of)):
-        raise OpError(name, f"grad_of={grad_of} must name one distinct operand per gradient "
-                      f"({len(grad.outputs)}), in increasing order")
+        raise OpError(
+            name,
+            f"grad_of={grad_of} must name one distinct operand per gradient "
+            f"({len(grad.outputs)}), in increasing order",
+        )
     for index, value in zip(grad_of, grad.outputs):
         if not 0 <= index < len(avals):
             raise OpError(name, f"grad_of names operand {index} of {len(avals)}")
         if not _compatible(value.aval, avals[index]):
-            raise OpError(name, f"the gradient of operand {index} is {value.aval} but the "
-                          f"operand is {avals[index]}")
+            raise OpError(
+                name,
+                f"the gradient of operand {index} is {value.aval} but the "
+                f"operand is {avals[index]}",
+            )
     return tuple(v.aval for v in body.outputs)
 
 
