@@ -26,7 +26,17 @@ from tracejit.ops.infer import normalize_axis, shape_text
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.shape import broadcast_to
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.types import AVal, DType, as_dtype, bool_, complex64, float32, int32, is_integer
+from tracejit.types import (
+    AVal,
+    DType,
+    as_dtype,
+    bool_,
+    complex64,
+    float32,
+    int32,
+    is_integer,
+    requested_dtype,
+)
 
 Scalar = bool | int | float | complex
 _CREATION = {"differentiable": False, "foldable": False}
@@ -143,7 +153,7 @@ def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
     if not isinstance(fill_value, (bool, int, float, complex, np.generic)):
         value = fill_value if dtype is None else cast(fill_value, dtype)
         return broadcast_to(value, _shape("full", shape))
-    resolved = _default_dtype(fill_value) if dtype is None else as_dtype(dtype)
+    resolved = _default_dtype(fill_value) if dtype is None else requested_dtype(dtype, "tj.full")
     return bind(
         FULL, shape=_shape("full", shape), fill_value=_number("full", fill_value), dtype=resolved
     )
@@ -157,7 +167,9 @@ def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.zeros((2, 3)).shape
     (2, 3)
     """
-    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=as_dtype(dtype))
+    return bind(
+        FULL, shape=_shape("zeros", shape), fill_value=0, dtype=requested_dtype(dtype, "tj.zeros")
+    )
 
 
 @locates_errors
@@ -168,7 +180,9 @@ def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.ones(3, dtype="int32").numpy()
     array([1, 1, 1], dtype=int32)
     """
-    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=as_dtype(dtype))
+    return bind(
+        FULL, shape=_shape("ones", shape), fill_value=1, dtype=requested_dtype(dtype, "tj.ones")
+    )
 
 
 @locates_errors
@@ -185,7 +199,13 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> An
     bounds = tuple(_number("arange", v) for v in (start, stop, step))
     if dtype is None:
         dtype = float32 if any(isinstance(v, float) for v in bounds) else int32
-    return bind(ARANGE, start=bounds[0], stop=bounds[1], step=bounds[2], dtype=as_dtype(dtype))
+    return bind(
+        ARANGE,
+        start=bounds[0],
+        stop=bounds[1],
+        step=bounds[2],
+        dtype=requested_dtype(dtype, "tj.arange"),
+    )
 
 
 @locates_errors
@@ -199,7 +219,7 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = "float32") -> Any
     """
     n = operator.index(N)
     m = n if M is None else operator.index(M)
-    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=as_dtype(dtype))
+    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=requested_dtype(dtype, "tj.eye"))
 
 
 @locates_errors
@@ -211,7 +231,9 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
     >>> tj.full_like(tj.constant([1.0, 2.0]), 5).numpy()
     array([5., 5.], dtype=float32)
     """
-    resolved = arg_aval("full_like", x).dtype if dtype is None else as_dtype(dtype)
+    resolved = (
+        arg_aval("full_like", x).dtype if dtype is None else requested_dtype(dtype, "tj.full_like")
+    )
     return bind(FULL_LIKE, x, fill_value=_number("full_like", fill_value), dtype=resolved)
 
 
@@ -243,4 +265,6 @@ def one_hot(indices: Any, depth: int, dtype: Any = "float32", axis: int = -1) ->
     if depth < 0:
         raise OpError("one_hot", f"depth must be non-negative, got {depth}")
     axis = normalize_axis("one_hot", axis, ndim + 1)
-    return bind(ONE_HOT, indices, depth=depth, dtype=as_dtype(dtype), axis=axis)
+    return bind(
+        ONE_HOT, indices, depth=depth, dtype=requested_dtype(dtype, "tj.one_hot"), axis=axis
+    )
