@@ -598,3 +598,44 @@ def test_hostile_saved_custom_gradient_nodes_are_refused(
     json.dump(manifest, open(manifest_path, "w"))
     with pytest.raises(tj.saved.FormatError, match=message):
         tj.saved.load(directory)
+
+
+def test_run_functions_eagerly_and_nested_custom_gradients() -> None:
+    """A custom gradient inside another's body, and one inside a gradient function (TF's
+    pattern for custom second derivatives), on the eager and traced paths."""
+
+    @tj.custom_gradient
+    def outer(x):
+        return clip_grad(x) * 3.0, lambda dy: dy * 0.25  # the inner rule is hidden
+
+    @tj.custom_gradient
+    def square(x):
+        def grad_fn(dy):
+            @tj.custom_gradient
+            def first(v):
+                return 2.0 * v, lambda ddy: ddy * 7.0  # a custom second derivative
+
+            return dy * first(x)
+
+        return x * x, grad_fn
+
+    def first_and_second(v: Any) -> tuple[Any, Any]:
+        with tj.GradientTape() as outer_tape:
+            outer_tape.watch(v)
+            with tj.GradientTape() as inner:
+                inner.watch(v)
+                y = tj.sum(square(v)) + tj.sum(outer(v))
+            g = inner.gradient(y, v)
+            total = tj.sum(g)
+        return g, outer_tape.gradient(total, v)
+
+    x = np.array([1.5, -2.0], np.float32)
+    want = (2 * x + 0.25, np.full(2, 7.0))
+    for got in (first_and_second(tj.constant(x)), tj.function(first_and_second)(x)):
+        close(got[0], want[0])
+        close(got[1], want[1])
+    tj.config.run_functions_eagerly(True)
+    try:
+        close(_through(tj.function(lambda v: tj.sum(clip_grad(v) * 2.0)), x), np.full(2, 0.5))
+    finally:
+        tj.config.run_functions_eagerly(False)
