@@ -639,3 +639,25 @@ def test_run_functions_eagerly_and_nested_custom_gradients() -> None:
         close(_through(tj.function(lambda v: tj.sum(clip_grad(v) * 2.0)), x), np.full(2, 0.5))
     finally:
         tj.config.run_functions_eagerly(False)
+
+
+def test_gradient_functions_closing_over_outer_values() -> None:
+    """grad_fn may use values of the enclosing trace and eager tensors (captured into the
+    forward body, then passed to the gradient body as residuals)."""
+    offset = tj.constant(0.5)
+
+    @tj.function
+    def f(x, s):
+        @tj.custom_gradient
+        def g(v):
+            return v * 2.0, lambda dy: dy * s + offset
+
+        return tj.sum(g(x))
+
+    x, s = tj.constant(X), tj.constant(3.0)
+    with tj.GradientTape() as tape:
+        tape.watch([x, s])
+        y = f(x, s)
+    dx, ds = tape.gradient(y, [x, s])
+    close(dx, np.full(3, 3.5))
+    assert ds is None  # s reaches y only through the rule, as eagerly (and in TF)
