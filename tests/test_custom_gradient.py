@@ -661,3 +661,33 @@ def test_gradient_functions_closing_over_outer_values() -> None:
     dx, ds = tape.gradient(y, [x, s])
     close(dx, np.full(3, 3.5))
     assert ds is None  # s reaches y only through the rule, as eagerly (and in TF)
+
+
+def test_autograph_converts_custom_gradient_bodies() -> None:
+    """Inside a tj.function (AutoGraph on), tensor `if`s in the body and in grad_fn become
+    cond nodes, as anywhere else in user code."""
+
+    @tj.custom_gradient
+    def relu_like(x):
+        if tj.sum(x) > 0:
+            y = x
+        else:
+            y = x * 0.0
+
+        def grad_fn(dy):
+            if tj.sum(dy) > 100.0:
+                g = dy * 0.0
+            else:
+                g = dy * 0.5
+            return g
+
+        return y, grad_fn
+
+    f = tj.function(lambda x: tj.sum(relu_like(x) * 4.0))
+    for value, want in ((X, np.full(3, 2.0)), (-np.abs(X), np.full(3, 2.0))):
+        close(_through(f, value), want)
+    assert "cond[" in str(f.get_concrete_function(X).ir)
+    close(f(X), 4.0 * X.sum())
+    plain = tj.function(lambda x: tj.sum(relu_like(x)), autograph=False)
+    with pytest.raises(tj.errors.TracerConversionError):
+        plain(X)  # without AutoGraph the body is plain Python, as any function's

@@ -64,6 +64,12 @@ def custom_gradient(fn: Callable[..., Any]) -> Callable[..., Any]:
     1.0
     """
 
+    return _decorate(fn, converted=False)
+
+
+def _decorate(fn: Callable[..., Any], converted: bool) -> Callable[..., Any]:
+    variant: list[Callable[..., Any]] = []
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if kwargs:
@@ -72,9 +78,19 @@ def custom_gradient(fn: Callable[..., Any]) -> Callable[..., Any]:
                 f"position (got keyword arguments {', '.join(sorted(kwargs))})"
             )
         if context.state.builder is not None:
-            return _traced(fn, args)
+            return _traced(fn, args, converted)
         return _eager(fn, args)
 
+    def autograph_variant() -> Callable[..., Any]:
+        """Called by AutoGraph's converted code: the same function with its body (and then
+        its gradient function) converted, so tensor ``if``/``for`` work inside them."""
+        if not variant:
+            from tracejit.autograph.conversion import convert
+
+            variant.append(_decorate(convert(fn), converted=True))
+        return variant[0]
+
+    wrapper.__tj_autograph__ = autograph_variant  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -221,7 +237,7 @@ def _eager(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 
 
 # Traced ----------------------------------------------------------------------------------------
-def _traced(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+def _traced(fn: Callable[..., Any], args: tuple[Any, ...], converted: bool) -> Any:
     from tracejit.ops.control_api import _tracers
     from tracejit.ops.registry import bind
     from tracejit.tracing.bodies import _numbers_to_tensors
@@ -237,6 +253,10 @@ def _traced(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
             for i in positions:
                 inner[i] = forward.new_input(arg_aval(name, args[i]))
             output, grad_fn = _split(fn, fn(*inner))
+            if converted:
+                from tracejit.autograph.conversion import convert
+
+                grad_fn = convert(grad_fn)
             leaves: list[Any] = []
             structure = sig.flatten(_numbers_to_tensors(output), leaves, objects=True)
             outs = [forward.to_value(leaf, name, i) for i, leaf in enumerate(leaves)]
