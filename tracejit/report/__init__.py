@@ -21,7 +21,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracejit.report.collect import collect
+from tracejit.report.collect import collect_function
 from tracejit.report.render import page
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ __all__ = ["report", "report_html"]
 def report_html(f: Function[..., Any] | ConcreteFunction) -> str:
     """The report page for ``f`` (a ``tj.function``: every trace so far; or one
     ``ConcreteFunction``) as HTML text."""
-    return page(collect(f))
+    return page(collect_function(f))
 
 
 def report(f: Function[..., Any] | ConcreteFunction, path: str | os.PathLike[str]) -> Path:

@@ -41,10 +41,10 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .lineno { display: inline-block; width: 4em; color: var(--muted); user-select: none; }
 .legend span { display: inline-block; padding: 0 6px; margin-right: 8px;
   border: 1px solid var(--line); }
-.graph svg { max-width: 100%; height: auto; }
-.graph a.hl polygon, .graph a.hl path, .graph a.hl ellipse { stroke: #d1242f;
-  stroke-width: 3px; }
-.graph a[data-file] { cursor: pointer; }
+.graph-picture svg { max-width: 100%; height: auto; }
+.graph-picture a.hl polygon, .graph-picture a.hl path, .graph-picture a.hl ellipse {
+  stroke: #d1242f; stroke-width: 3px; }
+.graph-picture a[data-file] { cursor: pointer; }
 .stage { border-left: 3px solid var(--line); padding-left: 10px; margin: 10px 0; }
 .stage.changed { border-left-color: #0969da; }
 """

@@ -84,7 +84,7 @@ class FunctionData:
     original_source: str
 
 
-def collect(target: Function[..., Any] | ConcreteFunction) -> FunctionData:
+def collect_function(target: Function[..., Any] | ConcreteFunction) -> FunctionData:
     """The report's data for a ``tj.function`` (every trace so far) or one of its traces."""
     from tracejit.tracing.function import ConcreteFunction, Function
 

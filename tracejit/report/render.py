@@ -184,8 +184,12 @@ def _timings(trace: TraceData) -> str:
     rows = [
         ("trace", trace.trace_seconds, "running the Python function into the IR"),
         ("optimize", trace.optimize_seconds, "the pass pipeline"),
-        ("lower", trace.xla.lower_seconds, "jax lowering to StableHLO (measured for this page)"),
-        ("XLA compile", trace.xla.xla_compile_seconds, "XLA compiling (measured for this page)"),
+        (
+            "lower",
+            trace.xla.lower_seconds,
+            "jax lowering to StableHLO, for this page (cached by jax after a first call)",
+        ),
+        ("XLA compile", trace.xla.xla_compile_seconds, "XLA compiling, for this page (cached too)"),
         ("first call", trace.compile_seconds, "the first call: lowering, compiling and running"),
     ]
     body = "".join(
@@ -341,7 +345,7 @@ def _picture(graph: Graph, files: SourceFiles) -> str:
             svg = path.read_text(encoding="utf-8")
     except Exception as err:  # noqa: BLE001 - the page says why instead of failing
         return f'{title}<p class="note">Graphviz failed: {esc(err)}</p>'
-    return f'{title}<div class="graph">{_link_svg(_strip_prolog(svg), graph, files)}</div>'
+    return f'{title}<div class="graph-picture">{_link_svg(_strip_prolog(svg), graph, files)}</div>'
 
 
 def _strip_prolog(svg: str) -> str:
