@@ -70,7 +70,7 @@ def write_function_report(function: Function[..., Any], directory: str) -> None:
     with _lock:
         path = _written.get(function)
         if path is None:
-            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", function.name) or "function"
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(function.name)) or "function"
             path, number = Path(directory) / f"{safe}.html", 1
             while path in _taken:
                 number += 1

@@ -122,7 +122,7 @@ def collect_function(target: Function[..., Any] | ConcreteFunction) -> FunctionD
         )
     original, converted = _sources(function)
     return FunctionData(
-        name=function.name,
+        name=str(function.name),
         site=definition_site(function.python_function),
         header=explanation.header,
         traces=traces,
