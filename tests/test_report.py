@@ -310,3 +310,14 @@ def check_page(tab):
         drawn.click()
         source = tab.locator(f"#source .src-line[data-line='{drawn_line}']").first
         assert "hl" in source.get_attribute("class").split()
+
+
+def test_function_without_traces():
+    f = tj.function(lambda x: x * 3.0)
+    text = tj.report_html(f)
+    assert "no traces yet" in text and 'class="trace"' not in text
+
+
+def test_long_source_files_are_shown_around_the_used_lines():
+    assert render_module._windows(50, {10}) == [(1, 50)]
+    assert render_module._windows(1000, {100, 110, 900}) == [(85, 125), (885, 915)]
