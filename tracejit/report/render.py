@@ -289,7 +289,7 @@ def _diff(
             keep = list(range(j1, j2))
             head = keep[:CONTEXT] if number > 0 else []
             tail = keep[-CONTEXT:] if number < len(opcodes) - 1 else []
-            if len(head) + len(tail) >= len(keep):
+            if len(head) + len(tail) >= len(keep) - 1:  # never "1 unchanged line"
                 shown = keep
             else:
                 shown = head + [-1] + tail
