@@ -167,3 +167,6 @@ __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+
+# HTML compile reports (issue 18)
+from tracejit.report import report, report_html  # noqa: E402
