@@ -206,3 +206,6 @@ from tracejit.ops.sets import (  # noqa: E402
     unique_inverse,
     unique_values,
 )
+
+# HTML compile reports (issue 18)
+from tracejit.report import report, report_html  # noqa: E402
