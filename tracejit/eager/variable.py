@@ -56,8 +56,10 @@ def name_scope(name: str) -> Iterator[str]:
 _serials = itertools.count()  # creation order: the order compiled calls take variable locks
 
 
-class VariableCreationError(TracejitError):
-    """A variable was created where the rules do not allow it (a retrace of a tj.function)."""
+class VariableCreationError(TracejitError, ValueError):
+    """A variable was created where the rules do not allow it (a retrace of a tj.function).
+
+    A ``ValueError``, the builtin TF raises for the same mistake."""
 
 
 class Variable(TensorMethods):

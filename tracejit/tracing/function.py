@@ -18,7 +18,7 @@ from typing_extensions import ParamSpec
 from tracejit import config
 from tracejit.autodiff.through_function import make_backward, record_call
 from tracejit.eager.tensor import Tensor
-from tracejit.eager.variable import Variable, VariableCreationError
+from tracejit.eager.variable import Variable
 from tracejit.errors import EscapedTracerError, trimmed
 from tracejit.ir.graph import Graph, Value
 from tracejit.ir.verify import verify
@@ -26,7 +26,7 @@ from tracejit.passes.manager import PassReport, run_pipeline
 from tracejit.passes.manager import resolve as resolve_pipeline
 from tracejit.runtime.executable import Executable
 from tracejit.runtime.sharding import resolve_shardings
-from tracejit.tracing import context, inspection, retracing
+from tracejit.tracing import checks, context, inspection, retracing
 from tracejit.tracing import signature as sig
 from tracejit.tracing.tracer import GraphBuilder, Tracer
 from tracejit.types import AVal, TensorSpec
@@ -337,21 +337,12 @@ class Function(Generic[P, R]):
     # Tracing -------------------------------------------------------------------------------
     def _trace(self, structure: tuple[Any, ...], canonical: tuple[Any, ...]) -> ConcreteFunction:
         start = time.perf_counter()
-        builder = GraphBuilder(self.name)
-        with builder.active():
-            tracers = iter([builder.new_input(a) for a in sig.tensor_avals(structure)])
-            arguments = tuple(sig.unflatten(s, tracers) for s in structure)
-            args, kwargs = self._signature.to_call(arguments)
-            result = self._call_python(args, kwargs)
-            out_values: list[Value] = []
-            out_structure = _flatten_outputs(result, builder, out_values, self.name)
-        if builder.created_variables and self._traces:
-            raise VariableCreationError(
-                f"{self.name} created {len(builder.created_variables)} variable(s) while being "
-                f"traced again (trace {self.trace_count + 1}). As in TF2, a tj.function may create "
-                "variables on its first trace only: create them outside the function, or once "
-                "(e.g. `if self.w is None: self.w = tj.Variable(...)`), and reuse them."
-            )
+        builder, out_values, out_structure = self._run_python(structure)
+        if self._traces:  # variables may be created on the first trace only
+            checks.check_created_variables(self.name, builder, self.trace_count + 1, check=False)
+        elif builder.created_variables:  # trace again, as TF does, to check it makes no more
+            builder, out_values, out_structure = self._run_python(structure)
+            checks.check_created_variables(self.name, builder, 1, check=True)
         graph = builder.build(out_values)
         verify(graph)
         elapsed = time.perf_counter() - start
@@ -361,6 +352,19 @@ class Function(Generic[P, R]):
         self._traces.append(concrete)
         self.trace_count += 1
         return concrete
+
+    def _run_python(self, structure: tuple[Any, ...]) -> tuple[GraphBuilder, list[Value], Any]:
+        """Run the Python function on symbolic inputs for ``structure``, recording a graph."""
+        builder = GraphBuilder(self.name)
+        with builder.active():
+            tracers = iter([builder.new_input(a) for a in sig.tensor_avals(structure)])
+            arguments = tuple(sig.unflatten(s, tracers) for s in structure)
+            args, kwargs = self._signature.to_call(arguments)
+            result = self._call_python(args, kwargs)
+            out_values: list[Value] = []
+            out_structure = _flatten_outputs(result, builder, out_values, self.name)
+        checks.check_outputs(self.name, out_structure)
+        return builder, out_values, out_structure
 
     def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
         """The trace for these arguments (tensors or ``TensorSpec``s), tracing if needed.

@@ -130,6 +130,7 @@ class GraphBuilder(context.Interpreter):
         self.state_inputs: list[Value] = []
         self.state_current: list[Value] = []
         self.created_variables: list[Variable] = []
+        self.created_at: list[SourceLoc | None] = []  # the user's line of each creation
         # Nested bodies: id(variable) -> (variable, value) for variables assigned (or preset as
         # loop-carried) in this body.
         self.nested_variables: dict[int, tuple[Variable, Value]] = {}
@@ -277,6 +278,7 @@ class GraphBuilder(context.Interpreter):
         while root.parent is not None:  # the rule is about the function's trace, not a body
             root = root.parent
         root.created_variables.append(variable)
+        root.created_at.append(user_location())
 
     def evaluate_constant(self, x: Any, what: str) -> Any:
         """The concrete value of ``x`` if it depends on no input or state of the trace (used for
