@@ -16,7 +16,13 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable, check_assignable, converted_to
-from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracerConversionError
+from tracejit.errors import (
+    EscapedTracerError,
+    OpError,
+    OpTypeError,
+    SymbolicNumpyError,
+    TracerConversionError,
+)
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc, user_location
 from tracejit.ops.elementwise import CAST
@@ -71,7 +77,7 @@ class Tracer(TensorMethods, context.Symbolic):
     __index__ = __int__
 
     def numpy(self) -> np.ndarray:
-        raise TracerConversionError(
+        raise SymbolicNumpyError(
             ".numpy() of a symbolic tensor",
             "Return the tensor from the tj.function and call .numpy() on the result, or run "
             "eagerly with tj.config.run_functions_eagerly(True) to debug.",
