@@ -244,3 +244,153 @@ def test_run_time_failures_raise_tf_errors_classes(raised, expected):
 )
 def test_xla_status_codes_map_to_the_family(text, expected):
     assert errors.execution_error_type(RuntimeError(text)).__name__ == expected + "Error"
+
+
+# Concrete functions ---------------------------------------------------------------------------
+def _scaled():
+    @tj.function
+    def scaled(a, b):
+        return {"y": a * b, "b": b}
+
+    return scaled
+
+
+def test_get_concrete_function_binds_python_arguments():
+    scaled = _scaled()
+    cf = scaled.get_concrete_function(a=tj.TensorSpec([None], "float32"), b=2)
+    out = cf(tj.constant([1.0, 2.0]))  # b is bound: left out, as in TF
+    np.testing.assert_allclose(out["y"].numpy(), [2.0, 4.0])
+    assert out["b"] == 2
+    np.testing.assert_allclose(cf(tj.constant([1.0]), b=2)["y"].numpy(), [2.0])  # same: fine
+    np.testing.assert_allclose(cf(tj.constant([3.0]), 2)["y"].numpy(), [6.0])
+    with pytest.raises(TypeError, match="argument 'b' was bound to 2 .* got 3"):
+        cf(tj.constant([1.0]), b=3)
+    with pytest.raises(TypeError, match="missing required argument 'a'"):
+        cf()
+    with pytest.raises(TypeError, match="argument 'a'"):
+        cf(tj.ones((2, 2)))
+    assert scaled.trace_count == 1
+
+
+def test_structured_input_signature_and_outputs():
+    scaled = _scaled()
+    cf = scaled.get_concrete_function(tj.TensorSpec([None, 3], "float32"), 4)
+    args, kwargs = cf.structured_input_signature
+    assert args == (tj.TensorSpec((None, 3), "float32", name="a"), 4) and kwargs == {}
+    assert args[0].name == "a"
+    assert cf.output_shapes == {"y": (None, 3), "b": 4}
+    assert cf.output_dtypes["y"] == np.dtype("float32")
+    assert cf.structured_outputs["y"] == tj.TensorSpec((None, 3), "float32")
+
+
+def test_keyword_only_parameters_in_structured_input_signature():
+    @tj.function
+    def f(x, *, scale=1.0):
+        return x * scale
+
+    cf = f.get_concrete_function(tj.TensorSpec([2], "int32"), scale=3)
+    args, kwargs = cf.structured_input_signature
+    assert args == (tj.TensorSpec((2,), "int32", name="x"),) and kwargs == {"scale": 3}
+    np.testing.assert_array_equal(cf(tj.constant([1, 2])).numpy(), [3, 6])
+
+
+def test_concrete_function_variables():
+    w = tj.Variable([1.0, 2.0], name="w")
+    step = tj.Variable(0, trainable=False, name="step")
+
+    @tj.function
+    def f(x):
+        step.assign_add(1)
+        return x * w
+
+    cf = f.get_concrete_function(tj.TensorSpec([2], "float32"))
+    assert {v.name for v in cf.variables} == {"w", "step"}
+    assert [v.name for v in cf.trainable_variables] == ["w"]
+
+
+def test_pretty_printed_concrete_signatures():
+    scaled = _scaled()
+    scaled.get_concrete_function(tj.TensorSpec([None], "float32"), 2)
+    scaled(tj.ones((2, 2), dtype="int32"), 3)
+    text = scaled.pretty_printed_concrete_signatures()
+    assert text == (
+        "scaled(a, b)\n"
+        "  Args:\n"
+        "    a: float32 Tensor, shape=(None,)\n"
+        "    b: 2\n"
+        "  Returns:\n"
+        "    {'b': 2, 'y': float32 Tensor, shape=(None,)}\n"
+        "\n"
+        "scaled(a, b)\n"
+        "  Args:\n"
+        "    a: int32 Tensor, shape=(2, 2)\n"
+        "    b: 3\n"
+        "  Returns:\n"
+        "    {'b': 3, 'y': int32 Tensor, shape=(2, 2)}"
+    )
+
+
+def test_graph_size_shows_python_unrolling():
+    # TF's guide measures graph sizes to show that a Python loop unrolls into the graph and a
+    # loop over a tensor range stays one loop node.
+    def python_loop(x):
+        for _ in range(20):
+            x = tj.sin(x) + 1.0
+        return x
+
+    def tensor_loop(x, n):
+        for _ in tj.range(n):
+            x = tj.sin(x) + 1.0
+        return x
+
+    x = tj.ones((3,))
+    unrolled = tj.function(python_loop, optimize=False).get_concrete_function(x).graph
+    looped = tj.function(tensor_loop, optimize=False).get_concrete_function(x, tj.constant(20))
+    assert len(unrolled.nodes) == len(unrolled.get_operations()) == 40
+    assert [node.op.name for node in looped.graph.get_operations()] == ["while_loop"]
+    assert looped.graph.node_count() < 10 < unrolled.node_count()
+    np.testing.assert_allclose(
+        looped(x, tj.constant(20)).numpy(), tj.function(python_loop)(x).numpy(), rtol=1e-6
+    )
+
+
+# tj.shape, tj.size, tj.rank -------------------------------------------------------------------
+def test_shape_size_rank_eagerly():
+    x = tj.ones((2, 3, 4))
+    shape = tj.shape(x)
+    assert shape.dtype == np.dtype("int32")
+    np.testing.assert_array_equal(shape.numpy(), [2, 3, 4])
+    assert tj.size(x).shape == () and int(tj.size(x)) == 24
+    assert int(tj.rank(x)) == 3 and tj.rank(x).dtype == np.dtype("int32")
+    assert int(tj.rank(2.0)) == 0 and int(tj.size(np.ones((5,)))) == 5
+    np.testing.assert_array_equal(tj.shape(tj.Variable([1.0, 2.0])).numpy(), [2])
+
+
+def test_shape_is_dynamic_where_the_static_shape_is_unknown():
+    @tj.function(input_signature=[tj.TensorSpec([None, 3], "float32")])
+    def f(x):
+        return tj.shape(x), tj.size(x), tj.rank(x), tj.shape(x)[0] * 10
+
+    for rows in (1, 5):
+        shape, size, rank, scaled = f(tj.ones((rows, 3)))
+        np.testing.assert_array_equal(shape.numpy(), [rows, 3])
+        assert (int(size), int(rank), int(scaled)) == (rows * 3, 2, rows * 10)
+    assert f.trace_count == 1
+    ops = [node.op.name for node in f.get_concrete_function().ir_unoptimized.nodes]
+    assert "shape" in ops
+
+
+def test_shape_with_a_known_shape_is_a_constant_of_the_graph():
+    @tj.function
+    def f(x):
+        return tj.shape(x)
+
+    np.testing.assert_array_equal(f(tj.ones((4, 2))).numpy(), [4, 2])
+    graph = f.get_concrete_function(tj.TensorSpec([4, 2])).ir_unoptimized
+    assert [node.op.name for node in graph.nodes] == []
+
+
+def test_shape_out_type():
+    assert tj.shape(tj.ones((3,)), out_type="int32").dtype == np.dtype("int32")
+    with pytest.raises(TypeError, match="out_type must be an integer dtype, got float32"):
+        tj.shape(tj.ones((3,)), out_type="float32")

@@ -149,3 +149,4 @@ __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+from tracejit.ops.shape_query import rank, shape, size  # noqa: E402

@@ -27,6 +27,7 @@ from tracejit.passes.manager import resolve as resolve_pipeline
 from tracejit.runtime.executable import Executable
 from tracejit.runtime.sharding import resolve_shardings
 from tracejit.tracing import checks, context, inspection, retracing
+from tracejit.tracing import concrete as info
 from tracejit.tracing import signature as sig
 from tracejit.tracing.tracer import GraphBuilder, Tracer
 from tracejit.types import AVal, TensorSpec
@@ -111,12 +112,47 @@ class ConcreteFunction:
         """Specs of the flat tensor outputs, in order."""
         return [TensorSpec.from_aval(a) for a in self.output_avals]
 
+    # TF's introspection (see tracing/concrete.py) ----------------------------------------------
+    @property
+    def structured_input_signature(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` with a named ``TensorSpec`` per tensor and the bound Python values."""
+        return info.structured_input_signature(self)
+
+    @property
+    def structured_outputs(self) -> Any:
+        """The result's structure, a ``TensorSpec`` per tensor."""
+        return info.structured_outputs(self)
+
+    @property
+    def output_shapes(self) -> Any:
+        """The result's structure, each tensor's shape (None for an unknown dimension)."""
+        return info.output_shapes(self)
+
+    @property
+    def output_dtypes(self) -> Any:
+        """The result's structure, each tensor's dtype."""
+        return info.output_dtypes(self)
+
+    @property
+    def trainable_variables(self) -> tuple[Variable, ...]:
+        return tuple(v for v in self.variables if v.trainable)
+
+    def pretty_printed_signature(self) -> str:
+        """This trace's parameters (specs, bound Python values) and result, as TF prints them."""
+        return info.pretty_signature(self)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        canonical = self.function._signature.canonicalize(args, kwargs)
+        if kwargs or len(args) != self.function._signature.n_fast:
+            canonical = info.bind_call(self, args, kwargs)  # bound Python arguments may be left out
+        else:
+            canonical = args
         structure, leaves = sig.flatten_arguments(
             canonical, self.function._signature.names, self.name
         )
         if not sig.matches(self.in_structure, structure):
+            error = info.bound_value_error(self, self.function._signature.names, structure)
+            if error is not None:
+                raise trimmed(error)
             sig.check_against_signature(
                 self.in_structure, structure, self.function._signature.names, self.name
             )
@@ -133,7 +169,7 @@ class ConcreteFunction:
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         """jax's ``Lowered`` for concrete arguments (``.as_text()`` gives StableHLO)."""
-        canonical = self.function._signature.canonicalize(args, kwargs)
+        canonical = info.bind_call(self, args, kwargs)
         _, leaves = sig.flatten_arguments(canonical, self.function._signature.names, self.name)
         structs = [
             leaf.aval().to_struct() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves
@@ -406,6 +442,11 @@ class Function(Generic[P, R]):
           1  x: f32[3]      2          3  ...
         """
         return inspection.summary(self)
+
+    def pretty_printed_concrete_signatures(self) -> str:
+        """Every trace's signature, as ``ConcreteFunction.pretty_printed_signature`` prints it,
+        oldest first (TF's method of the same name)."""
+        return "\n\n".join(c.pretty_printed_signature() for c in self._traces)
 
     def concrete_functions(self) -> list[ConcreteFunction]:
         """Every trace made so far, oldest first."""
