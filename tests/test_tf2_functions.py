@@ -115,7 +115,7 @@ def test_returning_an_arbitrary_object_is_a_type_error():
     def f(x):
         return {"out": x, "junk": object()}
 
-    with pytest.raises(TypeError, match=r"f returned <object object .*\(a object\) at \['junk'\]"):
+    with pytest.raises(TypeError, match=r"f returned <object object .*\(of type object\) at \['junk'\]"):
         f(tj.ones(()))
 
 

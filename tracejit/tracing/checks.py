@@ -68,7 +68,7 @@ def check_outputs(name: str, structure: Any) -> None:
     where, value = bad
     at = f" at {where}" if where else ""
     raise TypeError(
-        f"{name} returned {value!r:.60} (a {type(value).__name__}){at}: a tj.function must "
+        f"{name} returned {value!r:.60} (of type {type(value).__name__}){at}: a tj.function must "
         "return tensors, Python numbers, strings, None, or tuples, lists, dicts, namedtuples "
         "or dataclasses of them (as TF requires). Return the object from Python code outside "
         "the function, or return the tensors it holds."
