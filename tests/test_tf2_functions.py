@@ -115,7 +115,9 @@ def test_returning_an_arbitrary_object_is_a_type_error():
     def f(x):
         return {"out": x, "junk": object()}
 
-    with pytest.raises(TypeError, match=r"f returned <object object .*\(of type object\) at \['junk'\]"):
+    with pytest.raises(
+        TypeError, match=r"f returned <object object .*\(of type object\) at \['junk'\]"
+    ):
         f(tj.ones(()))
 
 
@@ -221,12 +223,15 @@ def test_run_time_failures_raise_tf_errors_classes(raised, expected):
         f(tj.ones((2,)))
         jax.effects_barrier()
     assert isinstance(info.value, errors.ExecutionError) and isinstance(info.value, RuntimeError)
-    assert type(info.value).error_code == {
-        errors.InvalidArgumentError: 3,
-        errors.UnimplementedError: 12,
-        errors.OutOfRangeError: 11,
-        errors.UnknownError: 2,
-    }[expected]
+    assert (
+        type(info.value).error_code
+        == {
+            errors.InvalidArgumentError: 3,
+            errors.UnimplementedError: 12,
+            errors.OutOfRangeError: 11,
+            errors.UnknownError: 2,
+        }[expected]
+    )
     assert "body (defined at test_tf2_functions.py" in info.value.message
     assert type(raised).__name__ in str(info.value)
 
