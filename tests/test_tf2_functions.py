@@ -399,3 +399,38 @@ def test_shape_out_type():
     assert tj.shape(tj.ones((3,)), out_type="int32").dtype == np.dtype("int32")
     with pytest.raises(TypeError, match="out_type must be an integer dtype, got float32"):
         tj.shape(tj.ones((3,)), out_type="float32")
+
+
+def test_creation_ops_take_run_time_dims_from_tj_shape():
+    @tj.function(input_signature=[tj.TensorSpec([None, 3], "float32")])
+    def f(x):
+        column = tj.ones((tj.shape(x)[0], 1))
+        counts = tj.zeros([2, tj.shape(x)[-2]], "int32")
+        sevens = tj.full((tj.shape(x)[0],), 7)
+        return x + column, counts, sevens
+
+    for rows in (2, 5):
+        shifted, counts, sevens = f(tj.ones((rows, 3)))
+        np.testing.assert_allclose(shifted.numpy(), np.full((rows, 3), 2.0, np.float32))
+        assert counts.dtype == np.dtype("int32") and counts.shape == (2, rows)
+        np.testing.assert_array_equal(sevens.numpy(), np.full((rows,), 7, np.int32))
+    assert f.trace_count == 1
+    graph = f.get_concrete_function().ir
+    assert [node.op.name for node in graph.nodes].count("full_dims") == 3
+    assert graph.outputs[1].aval.shape == (2, None)
+
+
+def test_unknown_dims_in_a_creation_shape_give_a_hint():
+    @tj.function(input_signature=[tj.TensorSpec([None, 3], "float32")])
+    def static_none(x):
+        return tj.ones((x.shape[0], 1))
+
+    with pytest.raises(TypeError, match=r"got \(None, 1\); .* tj.shape\(x\)\[i\]"):
+        static_none(tj.ones((2, 3)))
+
+    @tj.function(input_signature=[tj.TensorSpec([None, 3], "float32")])
+    def arithmetic(x):
+        return tj.ones((tj.shape(x)[0] * 2, 1))
+
+    with pytest.raises(TypeError, match=r"shape\[0\] is a symbolic tensor computed by ops"):
+        arithmetic(tj.ones((2, 3)))

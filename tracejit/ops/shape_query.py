@@ -9,6 +9,7 @@ needs it.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import jax.numpy as jnp
@@ -78,3 +79,66 @@ def rank(x: Any) -> Any:
     2
     """
     return constant(np.asarray(len(arg_aval("rank", x).shape), dtype=np.int32))
+
+
+# Creation with dimensions known at run time ----------------------------------------------------
+# ``tj.ones((tj.shape(x)[0], 1))`` where x's first dim is unknown while tracing: the shape entry
+# is a symbolic ``tj.shape(x)[i]``, so the result takes dim i of x (an input of the node), which
+# jax knows when it compiles for a concrete x. Each entry of ``dims`` is an int or a pair
+# (source input, axis).
+Dims = tuple[int | tuple[int, int], ...]
+
+
+def _resolve(dims: Dims, shapes: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
+    return tuple(d if isinstance(d, int) else shapes[d[0]][d[1]] for d in dims)
+
+
+def _infer_full_dims(*sources: AVal, dims: Dims, fill_value: Any, dtype: Any) -> AVal:
+    return AVal(_resolve(dims, tuple(s.shape for s in sources)), dtype, False)
+
+
+def _full_dims(*sources: Any, dims: Dims, fill_value: Any, dtype: Any) -> Any:
+    return jnp.full(_resolve(dims, tuple(s.shape for s in sources)), fill_value, dtype)
+
+
+FULL_DIMS = defop("full_dims", _infer_full_dims, _full_dims, differentiable=False, foldable=False)
+
+
+def has_symbolic_dim(shape: Any) -> bool:
+    """Whether a shape argument holds a symbolic tensor (a dimension known at run time)."""
+    from tracejit.tracing.tracer import Tracer
+
+    return isinstance(shape, (tuple, list)) and any(isinstance(d, Tracer) for d in shape)
+
+
+def full_dims(op: str, shape: Any, fill_value: Any, dtype: Any) -> Any:
+    """A ``full`` whose symbolic dims (each ``tj.shape(x)[i]``) follow x's run-time shape."""
+    from tracejit.ops.indexing import SLICE
+    from tracejit.tracing.tracer import Tracer
+
+    sources: list[Any] = []
+    dims: list[int | tuple[int, int]] = []
+    for position, dim in enumerate(shape):
+        if not isinstance(dim, Tracer):
+            try:
+                dims.append(operator.index(dim))
+            except TypeError:
+                message = f"shape[{position}] must be an int, got {dim!r:.40}"
+                raise OpTypeError(op, message) from None
+            continue
+        producers = {out: node for node in dim.builder.nodes for out in node.outputs}
+        node = producers.get(dim.value)
+        index = node.params["index"] if node is not None and node.op is SLICE else ()
+        source = producers.get(node.inputs[0]) if node is not None and len(index) == 1 else None
+        if source is None or source.op is not SHAPE or index[0][0] != "int":
+            raise OpTypeError(
+                op,
+                f"shape[{position}] is a symbolic tensor computed by ops; a dimension known only "
+                "at run time must be tj.shape(x)[i] itself (arithmetic on it is not supported: "
+                "XLA needs every shape when it compiles). Use tj.ones_like(x) / "
+                "tj.broadcast_to for shapes derived from x",
+            )
+        x = source.inputs[0]
+        sources.append(Tracer(x, dim.builder))
+        dims.append((len(sources) - 1, index[0][1] % len(x.aval.shape)))
+    return bind(FULL_DIMS, *sources, dims=tuple(dims), fill_value=fill_value, dtype=dtype)
