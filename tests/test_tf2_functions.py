@@ -434,3 +434,29 @@ def test_unknown_dims_in_a_creation_shape_give_a_hint():
 
     with pytest.raises(TypeError, match=r"shape\[0\] is a symbolic tensor computed by ops"):
         arithmetic(tj.ones((2, 3)))
+
+
+def test_variable_numpy_inside_a_function_raises_instead_of_baking_the_value_in():
+    v = tj.Variable(1.0, name="speed")
+
+    @tj.function
+    def f(x):
+        return x * v.numpy()
+
+    with pytest.raises(AttributeError, match="variable 'speed' inside a tj.function"):
+        f(tj.ones(()))
+    assert float(v.numpy()) == 1.0  # eagerly: fine
+
+
+def test_function_type_annotates_specs_and_bound_defaults():
+    @tj.function
+    def f(a, b, *, c=1.0):
+        return a * b * c
+
+    cf = f.get_concrete_function(tj.TensorSpec([None]), 2, c=3.0)
+    params = cf.function_type.parameters
+    assert params["a"].annotation == tj.TensorSpec((None,), name="a")
+    assert params["a"].default is inspect.Parameter.empty
+    assert (params["b"].default, params["c"].default) == (2, 3.0)
+    assert cf.function_type.return_annotation == tj.TensorSpec((None,))
+    np.testing.assert_allclose(cf(tj.ones((2,))).numpy(), [6.0, 6.0])

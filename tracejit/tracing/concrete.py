@@ -102,6 +102,28 @@ def structured_input_signature(concrete: ConcreteFunction) -> tuple[tuple[Any, .
     return call_signature.to_call(arguments)
 
 
+def function_type(concrete: ConcreteFunction) -> inspect.Signature:
+    """The Python signature of a call of this trace: each parameter annotated with its specs
+    (a ``TensorSpec`` per tensor, in the argument's structure) and each bound Python argument
+    given its traced value as default, since a call may leave it out (TF's ``function_type``)."""
+    call_signature = concrete.function._signature
+    params = []
+    for param, structure in zip(call_signature.params, concrete.in_structure):
+        spec = _specs(structure, param.name)
+        if _is_bound(structure) and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            params.append(param.replace(annotation=spec, default=spec))
+        else:
+            params.append(param.replace(annotation=spec, default=inspect.Parameter.empty))
+    for i, param in enumerate(params):  # a parameter without default cannot follow one with
+        later = params[i + 1 :]
+        if param.default is not inspect.Parameter.empty and any(
+            p.default is inspect.Parameter.empty and p.kind is param.kind for p in later
+        ):
+            params[i] = param.replace(default=inspect.Parameter.empty)
+    return_spec = structured_outputs(concrete)
+    return inspect.Signature(params, return_annotation=return_spec)
+
+
 def structured_outputs(concrete: ConcreteFunction) -> Any:
     """The result's structure with a ``TensorSpec`` for each tensor."""
     return _specs(concrete.out_structure)

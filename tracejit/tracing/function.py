@@ -119,6 +119,12 @@ class ConcreteFunction:
         return info.structured_input_signature(self)
 
     @property
+    def function_type(self) -> Any:
+        """An ``inspect.Signature``: parameters annotated with their specs, bound Python
+        arguments with their traced values as defaults."""
+        return info.function_type(self)
+
+    @property
     def structured_outputs(self) -> Any:
         """The result's structure, a ``TensorSpec`` per tensor."""
         return info.structured_outputs(self)
