@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import textwrap
 
@@ -132,3 +133,30 @@ def test_params_are_sorted_and_hashable():
     assert list(p) == ["a", "b"]
     assert hash(p) == hash(Params({"a": (2, 3), "b": 1}))
     assert p == Params({"a": (2, 3), "b": 1})
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_pass_that_breaks_the_ir_is_caught_only_under_debug_checks(debug):
+    """The verifier runs after tracing and after each changing pass when debug checks are on
+    (the test suite's setting, TRACEJIT_DEBUG=1); by default it is skipped (issue 16: it was a
+    third of tracing time)."""
+
+    def wrong_aval(graph):  # a buggy pass: the exp node's output claims another shape
+        node = graph.nodes[-1]
+        bad = _value(AVal((4,), float32), node.outputs[0].id)
+        return dataclasses.replace(
+            graph, nodes=(*graph.nodes[:-1], dataclasses.replace(node, outputs=(bad,))),
+            outputs=(bad,),
+        )
+
+    before = tj.config.debug_checks()
+    tj.config.set_debug_checks(debug)
+    try:
+        f = tj.function(lambda x: tj.exp(x), optimize=[wrong_aval])
+        if debug:
+            with pytest.raises(IRVerificationError, match="declares f32\\[4\\]"):
+                f.get_concrete_function(tj.TensorSpec((3,)))
+        else:
+            assert f.get_concrete_function(tj.TensorSpec((3,))).ir.outputs[0].aval.shape == (4,)
+    finally:
+        tj.config.set_debug_checks(before)

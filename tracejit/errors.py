@@ -58,8 +58,22 @@ class IntegerOverflowError(TracejitError, OverflowError):
         super().__init__(_with_location(message, loc))
 
 
+class DtypeError(TracejitError, TypeError):
+    """A value has a dtype no jax array can hold (float128, object, strings, datetimes...)."""
+
+
+class DtypeWarning(UserWarning):
+    """A dtype was requested that the backend does not give now (float64 while jax's 64-bit mode
+    is off): the result has the 32-bit dtype instead."""
+
+
 class ShapeError(OpError):
     """Shapes of an op's inputs do not fit together."""
+
+
+class IndexOutOfRangeError(OpError, IndexError):
+    """An index is out of range for its axis (or there are more indices than axes); an
+    ``IndexError``, as numpy raises, so ``except IndexError`` works."""
 
 
 class OpTypeError(OpError, TypeError):

@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tracejit.errors import DtypeError
 from tracejit.ops import registry
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array
+from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array, requested_dtype
 
 
 class Tensor(TensorMethods):
@@ -107,6 +108,7 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
     >>> tj.constant([1, 2], dtype="float32").numpy()
     array([1., 2.], dtype=float32)
     """
+    wanted = None if dtype is None else requested_dtype(dtype, "tj.constant")
     if isinstance(value, Tensor):
         array = value._value
     elif isinstance(value, jax.Array):
@@ -121,14 +123,18 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
             host = np.asarray(value)
         else:  # Python data: floats become float32, ints must fit (as in TF and jax)
             host = array_of_python(value, dtype)
-        if host is None or host.dtype == object:
+        if host is None or (host.dtype == object and not isinstance(value, np.ndarray)):
             raise TypeError(
                 f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r:.80}"
             )
+        try:  # a numpy float128, object, string... array: no jax array holds it
+            held = as_dtype(host.dtype)
+        except DtypeError as err:
+            raise DtypeError(f"tj.constant: the value {value!r:.60}: {err}") from None
         # Straight to the requested dtype: through the default int first, 2**31 would wrap.
-        array = jnp.asarray(host, dtype=as_dtype(host.dtype if dtype is None else dtype))
-    if dtype is not None:
-        array = array.astype(as_dtype(dtype))
+        array = jnp.asarray(host, dtype=held if wanted is None else wanted)
+    if wanted is not None:
+        array = array.astype(wanted)
     elif getattr(array, "weak_type", False):
         array = jnp.asarray(array, dtype=array.dtype)  # a constant has a definite dtype
     return wrap(array)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit.errors import TracejitError
-from tracejit.ir.graph import Graph, Value, nested_graphs
+from tracejit.ir.graph import Graph, Node, Value, nested_graphs
 from tracejit.ir.printer import format_node
 from tracejit.types import AVal
 
@@ -35,9 +35,10 @@ def verify(graph: Graph) -> None:
     with each op's inference rule."""
     defined: set[Value] = set()
 
-    def define(value: Value, where: str) -> None:
+    def define(value: Value, where: str | Node) -> None:
         if value in defined:
-            raise IRVerificationError(f"graph {graph.name}: %{value.id} defined twice ({where})")
+            place = where if isinstance(where, str) else format_node(where)
+            raise IRVerificationError(f"graph {graph.name}: %{value.id} defined twice ({place})")
         defined.add(value)
 
     for value in graph.inputs:
@@ -52,23 +53,24 @@ def verify(graph: Graph) -> None:
                 f"but holds an array of shape {tuple(np.shape(array))}"
             )
     for node in graph.nodes:
-        text = format_node(node)
         for value in node.inputs:
             if value not in defined:
                 raise IRVerificationError(
-                    f"graph {graph.name}: `{text}` uses %{value.id} before it is defined"
+                    f"graph {graph.name}: `{format_node(node)}` uses %{value.id} before it is "
+                    "defined"
                 )
         for _, sub in nested_graphs(node):
             verify(sub)
         inferred = node.op.infer_outputs(tuple(v.aval for v in node.inputs), node.params)
         if len(inferred) != len(node.outputs):
             raise IRVerificationError(
-                f"graph {graph.name}: `{text}` has {len(node.outputs)} outputs, "
+                f"graph {graph.name}: `{format_node(node)}` has {len(node.outputs)} outputs, "
                 f"inference gives {len(inferred)}"
             )
         for out, aval in zip(node.outputs, inferred):
-            _check_aval(graph, f"`{text}`", out.aval, aval)
-            define(out, text)
+            if out.aval != aval:  # (formatted only for the error message)
+                _check_aval(graph, f"`{format_node(node)}`", out.aval, aval)
+            define(out, node)
     for value in graph.outputs:
         if value not in defined:
             raise IRVerificationError(f"graph {graph.name}: output %{value.id} is never defined")

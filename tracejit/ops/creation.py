@@ -26,7 +26,17 @@ from tracejit.ops.infer import normalize_axis, shape_text
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.shape import broadcast_to
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.types import AVal, DType, as_dtype, bool_, complex64, float32, int32, is_integer
+from tracejit.types import (
+    AVal,
+    DType,
+    as_dtype,
+    bool_,
+    complex64,
+    float32,
+    int32,
+    is_integer,
+    requested_dtype,
+)
 
 Scalar = bool | int | float | complex
 _CREATION = {"differentiable": False, "foldable": False}
@@ -159,7 +169,7 @@ def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
     if not isinstance(fill_value, (bool, int, float, complex, np.generic)):
         value = fill_value if dtype is None else cast(fill_value, dtype)
         return broadcast_to(value, _shape("full", shape))
-    resolved = _default_dtype(fill_value) if dtype is None else as_dtype(dtype)
+    resolved = _default_dtype(fill_value) if dtype is None else requested_dtype(dtype, "tj.full")
     dynamic = _with_symbolic_dims("full", shape, _number("full", fill_value), resolved)
     if dynamic is not None:
         return dynamic
@@ -176,10 +186,11 @@ def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.zeros((2, 3)).shape
     (2, 3)
     """
-    dynamic = _with_symbolic_dims("zeros", shape, 0, as_dtype(dtype))
+    resolved = requested_dtype(dtype, "tj.zeros")
+    dynamic = _with_symbolic_dims("zeros", shape, 0, resolved)
     if dynamic is not None:
         return dynamic
-    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=as_dtype(dtype))
+    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=resolved)
 
 
 @locates_errors
@@ -190,10 +201,11 @@ def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.ones(3, dtype="int32").numpy()
     array([1, 1, 1], dtype=int32)
     """
-    dynamic = _with_symbolic_dims("ones", shape, 1, as_dtype(dtype))
+    resolved = requested_dtype(dtype, "tj.ones")
+    dynamic = _with_symbolic_dims("ones", shape, 1, resolved)
     if dynamic is not None:
         return dynamic
-    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=as_dtype(dtype))
+    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=resolved)
 
 
 @locates_errors
@@ -210,7 +222,13 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> An
     bounds = tuple(_number("arange", v) for v in (start, stop, step))
     if dtype is None:
         dtype = float32 if any(isinstance(v, float) for v in bounds) else int32
-    return bind(ARANGE, start=bounds[0], stop=bounds[1], step=bounds[2], dtype=as_dtype(dtype))
+    return bind(
+        ARANGE,
+        start=bounds[0],
+        stop=bounds[1],
+        step=bounds[2],
+        dtype=requested_dtype(dtype, "tj.arange"),
+    )
 
 
 @locates_errors
@@ -224,7 +242,7 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = "float32") -> Any
     """
     n = operator.index(N)
     m = n if M is None else operator.index(M)
-    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=as_dtype(dtype))
+    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=requested_dtype(dtype, "tj.eye"))
 
 
 @locates_errors
@@ -236,7 +254,9 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
     >>> tj.full_like(tj.constant([1.0, 2.0]), 5).numpy()
     array([5., 5.], dtype=float32)
     """
-    resolved = arg_aval("full_like", x).dtype if dtype is None else as_dtype(dtype)
+    resolved = (
+        arg_aval("full_like", x).dtype if dtype is None else requested_dtype(dtype, "tj.full_like")
+    )
     return bind(FULL_LIKE, x, fill_value=_number("full_like", fill_value), dtype=resolved)
 
 
@@ -268,4 +288,6 @@ def one_hot(indices: Any, depth: int, dtype: Any = "float32", axis: int = -1) ->
     if depth < 0:
         raise OpError("one_hot", f"depth must be non-negative, got {depth}")
     axis = normalize_axis("one_hot", axis, ndim + 1)
-    return bind(ONE_HOT, indices, depth=depth, dtype=as_dtype(dtype), axis=axis)
+    return bind(
+        ONE_HOT, indices, depth=depth, dtype=requested_dtype(dtype, "tj.one_hot"), axis=axis
+    )

@@ -105,27 +105,30 @@ def run_pipeline(
     graph: Graph,
     passes: list[tuple[str, Pass]],
     *,
-    check: bool = True,
+    check: bool | None = None,
     dump_name: str | None = None,
 ) -> tuple[Graph, PassReport]:
-    """Run ``passes`` in order; return the optimized graph and what each pass did."""
+    """Run ``passes`` in order; return the optimized graph and what each pass did. ``check``
+    verifies the graph after each pass that changed it (default: ``config.debug_checks()``)."""
     report = PassReport()
+    check = config.debug_checks() if check is None else check
     directory = config.dump_directory()
     if directory and dump_name:
         _dump(directory, dump_name, 0, "traced", graph)
+    count = count_nodes(graph)  # counted again only when a pass returns a new graph
     for index, (name, transform) in enumerate(passes, start=1):
-        before = count_nodes(graph)
+        before = count
         start = time.perf_counter()
         result = transform(map_subgraphs(graph, transform))
         elapsed = time.perf_counter() - start
-        after = count_nodes(result)
         if result is not graph:
-            delta = after - before
+            count = count_nodes(result)
+            delta = count - before
             stage = f"{name}({delta:+d})" if delta else name
             result = dataclasses.replace(result, provenance=graph.provenance + (stage,))
             if check:
                 verify(result)
-        report.append(PassRecord(name, before, after, elapsed))
+        report.append(PassRecord(name, before, count, elapsed))
         graph = result
         if directory and dump_name:
             _dump(directory, dump_name, index, name, graph)
