@@ -26,6 +26,7 @@ import numpy as np
 import opinfo_array_api
 import opinfo_bitwise
 import opinfo_conv
+import opinfo_custom_gradient
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
@@ -792,6 +793,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_bitwise.BITWISE_OPS
     + opinfo_array_api.ARRAY_API_OPS
     + opinfo_functions.FUNCTION_OPS
+    + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

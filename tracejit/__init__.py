@@ -143,10 +143,31 @@ from tracejit.ops.elementwise_math import (
     sinh,
     tan,
     trunc,
+    # (and the rest of the standard's elementwise functions)
+    atan2,
+    conj,
+    copysign,
+    hypot,
+    imag,
+    logaddexp,
+    logical_xor,
+    nextafter,
+    positive,
+    pow,
+    real,
+    reciprocal,
+    remainder,
+    round,
 )
+from tracejit.ops.creation import empty, empty_like, linspace, meshgrid  # noqa: E402
+from tracejit.eager.tensor import asarray, from_dlpack  # noqa: E402
+from tracejit.types import can_cast, finfo, iinfo, isdtype, result_type  # noqa: E402
 
 __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
 from tracejit.ops.shape_query import rank, shape, size  # noqa: E402
+
+# HTML compile reports (issue 18)
+from tracejit.report import report, report_html  # noqa: E402

@@ -202,6 +202,8 @@ def op_vjp(
     """Apply the op's registered VJP rule: ``vjp(ct, *primals, out=out, **params)``."""
     if op.vjp is None:
         raise GradientError(f"op '{op.name}' has no gradient rule (VJP) yet")
+    if op.multiple_results and op.none_cotangents:
+        return op.vjp(cts, *args, out=outputs, **params)
     if op.multiple_results:
         from tracejit.ops.creation import zeros_like
 

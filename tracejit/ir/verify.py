@@ -6,7 +6,7 @@ import numpy as np
 
 from tracejit.errors import TracejitError
 from tracejit.ir.graph import Graph, Node, Value, nested_graphs
-from tracejit.ir.printer import format_node
+from tracejit.ir.printer import format_node, scalar_literals
 from tracejit.types import AVal
 
 
@@ -35,9 +35,12 @@ def verify(graph: Graph) -> None:
     with each op's inference rule."""
     defined: set[Value] = set()
 
+    def quote(node: Node) -> str:  # as the printed graph shows it (only for error messages)
+        return format_node(node, literals=scalar_literals(graph))
+
     def define(value: Value, where: str | Node) -> None:
         if value in defined:
-            place = where if isinstance(where, str) else format_node(where)
+            place = where if isinstance(where, str) else quote(where)
             raise IRVerificationError(f"graph {graph.name}: %{value.id} defined twice ({place})")
         defined.add(value)
 
@@ -56,20 +59,19 @@ def verify(graph: Graph) -> None:
         for value in node.inputs:
             if value not in defined:
                 raise IRVerificationError(
-                    f"graph {graph.name}: `{format_node(node)}` uses %{value.id} before it is "
-                    "defined"
+                    f"graph {graph.name}: `{quote(node)}` uses %{value.id} before it is defined"
                 )
         for _, sub in nested_graphs(node):
             verify(sub)
         inferred = node.op.infer_outputs(tuple(v.aval for v in node.inputs), node.params)
         if len(inferred) != len(node.outputs):
             raise IRVerificationError(
-                f"graph {graph.name}: `{format_node(node)}` has {len(node.outputs)} outputs, "
+                f"graph {graph.name}: `{quote(node)}` has {len(node.outputs)} outputs, "
                 f"inference gives {len(inferred)}"
             )
         for out, aval in zip(node.outputs, inferred):
             if out.aval != aval:  # (formatted only for the error message)
-                _check_aval(graph, f"`{format_node(node)}`", out.aval, aval)
+                _check_aval(graph, f"`{quote(node)}`", out.aval, aval)
             define(out, node)
     for value in graph.outputs:
         if value not in defined:

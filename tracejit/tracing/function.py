@@ -452,7 +452,7 @@ class Function(Generic[P, R]):
         >>> print(f.summary())  # doctest: +ELLIPSIS
         <lambda> (<doctest ...>:1): 1 trace, 1 calls
           #  signature  nodes  optimized  trace ms  optimize ms  compile ms  calls
-          1  x: f32[3]      2          3  ...
+          1  x: f32[3]      2          2  ...
         """
         return inspection.summary(self)
 

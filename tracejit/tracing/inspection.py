@@ -145,6 +145,13 @@ def summary(function: Function[..., Any]) -> FunctionSummary:
 
 # Logging -----------------------------------------------------------------------------------------
 def log_trace(function: Function[..., Any], concrete: ConcreteFunction) -> None:
+    """Called after each new trace: log it, and write the function's report when asked
+    (``tj.config.write_reports`` / ``TRACEJIT_REPORT``)."""
+    directory = config.report_directory()
+    if directory:
+        from tracejit.report import write_function_report  # (the report builds on tracing)
+
+        write_function_report(function, directory)
     if not config.logging_enabled("trace"):
         return
     config.logger.info(
