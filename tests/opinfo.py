@@ -31,6 +31,7 @@ import opinfo_custom_gradient
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_functions
 import opinfo_nn2
 
 import tracejit as tj
@@ -793,6 +794,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_bitwise.BITWISE_OPS
     + opinfo_array_api.ARRAY_API_OPS
     + opinfo_array_api2.ARRAY_API2_OPS
+    + opinfo_functions.FUNCTION_OPS
     + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
 )
 

@@ -167,6 +167,7 @@ __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+from tracejit.ops.shape_query import rank, shape, size  # noqa: E402
 
 # Array API standard (2024.12) main namespace: manipulation, statistics, sorting/searching,
 # linear algebra and set functions (issue 12).

@@ -30,6 +30,10 @@ class GradientError(TracejitError):
     """A gradient was asked for in a way that cannot work (tape reused, non-scalar...)."""
 
 
+class TapeUsedError(GradientError, RuntimeError):
+    """``gradient()`` called again on a non-persistent tape (a ``RuntimeError``, as in TF)."""
+
+
 def differentiable_dtype(x: Any) -> bool:
     dtype = getattr(x, "dtype", None)
     return dtype is not None and bool(jnp.issubdtype(dtype, jnp.inexact))
@@ -155,7 +159,7 @@ class GradientTape:
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError("unconnected_gradients must be 'none' or 'zero'")
         if self._used and not self.persistent:
-            raise GradientError(
+            raise TapeUsedError(
                 "gradient() was already called on this non-persistent GradientTape; create it "
                 "with tj.GradientTape(persistent=True) to compute several gradients"
             )

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.variable import Variable
-from tracejit.errors import ExecutionError, SignatureError, TracejitError
+from tracejit.errors import SignatureError, TracejitError, execution_error_type
 from tracejit.ir.graph import Graph
 from tracejit.lowering.to_jax import graph_to_function
 from tracejit.runtime.executable import Executable
@@ -418,7 +418,7 @@ class LoadedFunction:
                 except Exception as err:  # noqa: BLE001 - re-raised naming the function
                     if isinstance(err, TracejitError):
                         raise
-                    raise ExecutionError(
+                    raise execution_error_type(err)(
                         f"loaded function {concrete.describe(names)} failed at run time: "
                         f"{type(err).__name__}: {err}"
                     ) from err
