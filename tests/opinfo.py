@@ -29,6 +29,7 @@ import opinfo_conv
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_jax_call
 import opinfo_nn2
 
 import tracejit as tj
@@ -790,6 +791,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS
     + opinfo_array_api.ARRAY_API_OPS
+    + opinfo_jax_call.JAX_CALL_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

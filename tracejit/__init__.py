@@ -149,3 +149,6 @@ __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+
+# jax functions as tracejit ops (issue 15)
+from tracejit.ops.jax_call import jax_function  # noqa: E402
