@@ -261,3 +261,16 @@ def test_decorator_forms_keep_the_name():
     assert repr(f) == "<tj.jax_function my_op>" and f.__name__ == "f"
     g = tj.function(lambda x: f(x))
     assert "jax_call[fn=my_op]" in str(g.get_concrete_function(tj.constant(Y)).ir)
+
+
+def test_variables_as_arguments_are_read_and_differentiated():
+    total_sin = tj.jax_function(lambda a: jnp.sum(jnp.sin(a)), name="total_sin")
+    w = tj.Variable([1.0, 2.0])
+
+    def gradient():
+        with tj.GradientTape() as tape:
+            y = total_sin(w)
+        return tape.gradient(y, w)
+
+    close(gradient(), np.cos([1.0, 2.0]))
+    close(tj.function(gradient)(), np.cos([1.0, 2.0]))
