@@ -45,7 +45,6 @@ def test_fold_evaluates_constant_subgraphs_with_the_ops_impl():
         # <lambda>  [traced]
         func <lambda>(%0: f32[3]) -> f32[3] {
           %c0: f32[3] = const [1 2 3]
-          %c1: f32[] = const 2
           %c2: f32[3] = const [2.71828 7.38906 20.0855]
           %c3: f32[3] = const [5.43656 14.7781 40.1711]
           %3: f32[3] = add %0, %c3
@@ -141,7 +140,13 @@ def test_elementwise_fusion_groups_and_stops_at_reductions():
     assert [n.op.name for n in body.nodes] == ["multiply", "add", "exp"]
     verify(fused)
     printed = text(fused)
-    assert "= fused[body={<lambda>_fused}]" in printed and "    body:" in printed
+    # Each region's body has a name of its own, numbered in order.
+    assert "= fused[body={<lambda>_fused_0}]" in printed and "    body:" in printed
+    assert "= fused[body={<lambda>_fused_1}]" in printed
+    assert [n.params["body"].name for n in fused.nodes if n.op.name == "fused"] == [
+        "<lambda>_fused_0",
+        "<lambda>_fused_1",
+    ]
 
 
 def test_fusion_never_makes_a_cycle():

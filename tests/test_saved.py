@@ -174,6 +174,10 @@ def test_unsaved_signature_lists_the_saved_ones(saved_mlp):
     assert str(err.value) == (
         "train_step(x: f32[3,4], y: i32[3]) matches no saved signature. A loaded function "
         "cannot trace new signatures; it was saved with:\n  train_step(x: f32[16,4], y: i32[16])"
+        "\nOnly the batch size differs. To accept any batch size, save a trace with an unknown "
+        "batch dimension: trace the function with input_signature=[tj.TensorSpec((None, 4), "
+        "'float32'), tj.TensorSpec((None,), 'int32')] (or call f.get_concrete_function(...) with "
+        "those specs) before tj.saved.save."
     )
     with pytest.raises(AttributeError, match="saved functions: predict, train_step"):
         _ = loaded.evaluate

@@ -143,7 +143,25 @@ from tracejit.ops.elementwise_math import (
     sinh,
     tan,
     trunc,
+    # (and the rest of the standard's elementwise functions)
+    atan2,
+    conj,
+    copysign,
+    hypot,
+    imag,
+    logaddexp,
+    logical_xor,
+    nextafter,
+    positive,
+    pow,
+    real,
+    reciprocal,
+    remainder,
+    round,
 )
+from tracejit.ops.creation import empty, empty_like, linspace, meshgrid  # noqa: E402
+from tracejit.eager.tensor import asarray, from_dlpack  # noqa: E402
+from tracejit.types import can_cast, finfo, iinfo, isdtype, result_type  # noqa: E402
 
 __version__ = "0.1.0"
 

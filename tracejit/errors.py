@@ -71,6 +71,11 @@ class ShapeError(OpError):
     """Shapes of an op's inputs do not fit together."""
 
 
+class IndexOutOfRangeError(OpError, IndexError):
+    """An index is out of range for its axis (or there are more indices than axes); an
+    ``IndexError``, as numpy raises, so ``except IndexError`` works."""
+
+
 class OpTypeError(OpError, TypeError):
     """An op got an input of a type or dtype it cannot take."""
 

@@ -312,3 +312,64 @@ class TensorSpec:
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name else ""
         return f"TensorSpec(shape={self.shape}, dtype={self.dtype}{name})"
+
+
+# The array API's data type functions -------------------------------------------------------------
+def _dtype_of(x: Any) -> Any:
+    """A dtype, or the dtype of a tensor/array (what the standard's dtype functions accept)."""
+    dtype = getattr(x, "dtype", None)
+    return as_dtype(x if dtype is None else dtype)
+
+
+def can_cast(from_: Any, to: Any, /) -> bool:
+    """Whether the standard's promotion rules allow casting ``from_`` (a dtype or tensor) to
+    ``to`` implicitly, as ``jax.numpy.can_cast``.
+
+    >>> can_cast(int32, float32), can_cast(float32, int32)
+    (False, False)
+    """
+    return bool(jnp.can_cast(_dtype_of(from_), as_dtype(to)))
+
+
+def finfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name
+    """Machine limits of a floating dtype (``bits``, ``eps``, ``max``, ``min``,
+    ``smallest_normal``, ``dtype``), as ``jax.numpy.finfo``.
+
+    >>> float(finfo(float32).eps)
+    1.1920928955078125e-07
+    """
+    return jnp.finfo(_dtype_of(type))
+
+
+def iinfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name
+    """Limits of an integer dtype (``bits``, ``max``, ``min``, ``dtype``).
+
+    >>> iinfo(int32).max
+    2147483647
+    """
+    return jnp.iinfo(_dtype_of(type))
+
+
+def isdtype(dtype: Any, kind: Any) -> bool:
+    """Whether ``dtype`` is of ``kind``: a dtype, a kind name (``"bool"``, ``"signed integer"``,
+    ``"unsigned integer"``, ``"integral"``, ``"real floating"``, ``"complex floating"``,
+    ``"numeric"``) or a tuple of them.
+
+    >>> isdtype(float32, "real floating"), isdtype(int32, ("bool", "integral"))
+    (True, True)
+    """
+    return bool(jnp.isdtype(as_dtype(dtype), kind))
+
+
+def result_type(*arrays_and_dtypes: Any) -> Any:
+    """The dtype the standard's (and jax.numpy's) promotion gives for these tensors, dtypes and
+    Python scalars (weakly typed, as in jax).
+
+    >>> result_type(int32, float32), result_type(float32, 2.0)
+    (dtype('float32'), dtype('float32'))
+    """
+    if not arrays_and_dtypes:
+        raise TypeError("result_type needs at least one array or dtype")
+    items = [x if isinstance(x, (bool, int, float, complex)) else _dtype_of(x)
+             for x in arrays_and_dtypes]  # fmt: skip
+    return np.dtype(jnp.result_type(*items))

@@ -152,4 +152,53 @@ def convert_to_tensor(value: Any, dtype: Any = None) -> Any:
     return constant(value, dtype)
 
 
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None) -> Any:
+    """The array API's ``asarray``: a tensor of ``obj`` (a tensor, Variable, jax or numpy array,
+    Python scalar or nested sequence, or an object with ``__dlpack__``), converted to ``dtype``
+    when given. Tensors are immutable, so one that already has the dtype is returned as it is
+    (``copy=True`` changes nothing observable); a Variable gives a snapshot of its value.
+    ``copy=False`` raises ``ValueError`` when a conversion would be needed, as the standard says.
+
+    >>> import tracejit as tj
+    >>> tj.asarray([1, 2], dtype=tj.float32).numpy()
+    array([1., 2.], dtype=float32)
+    """
+    from tracejit.eager.variable import Variable  # (variables are built on tensors)
+
+    if device is not None and device != jax.devices()[0]:
+        raise ValueError(f"asarray: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if isinstance(obj, Variable):
+        obj = obj.value()
+    if isinstance(obj, TensorMethods):  # a tensor, eager or symbolic
+        if dtype is None or obj.dtype == requested_dtype(dtype, "tj.asarray"):
+            return obj
+        if copy is False:
+            raise ValueError(f"asarray: copy=False, but {obj.dtype} -> {dtype} needs a copy")
+        from tracejit.ops.elementwise import cast
+
+        return cast(obj, dtype)
+    if copy is False and not isinstance(obj, jax.Array):
+        raise ValueError(
+            f"asarray: copy=False, but a {type(obj).__name__} must be copied into a tensor"
+        )
+    if hasattr(obj, "__dlpack__") and not isinstance(obj, (np.ndarray, jax.Array)):
+        obj = jax.dlpack.from_dlpack(obj)
+    return constant(obj, dtype)
+
+
+def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> Tensor:
+    """A tensor sharing the memory of ``x``, any object with ``__dlpack__`` (a numpy array, a
+    torch tensor, another tracejit tensor), through jax's DLPack support.
+
+    >>> import numpy as np, tracejit as tj
+    >>> tj.from_dlpack(np.arange(3.0, dtype=np.float32)).numpy()
+    array([0., 1., 2.], dtype=float32)
+    """
+    if device is not None and device != jax.devices()[0]:
+        raise ValueError(f"from_dlpack: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if isinstance(x, Tensor):
+        return x
+    return wrap(jax.dlpack.from_dlpack(x, copy=copy))
+
+
 registry.to_tensor = constant  # bind converts plain-data operands with it before tapes record

@@ -96,7 +96,20 @@ def _one_hot(indices: Any, *, depth: int, dtype: DType, axis: int) -> Any:
     return jax.nn.one_hot(indices, depth, dtype=dtype, axis=axis)
 
 
+def _infer_linspace(
+    *, start: Scalar, stop: Scalar, num: int, endpoint: bool, dtype: DType
+) -> AVal:
+    if num < 0:
+        raise OpError("linspace", f"num must be non-negative, got {num}")
+    return AVal((num,), dtype, False)
+
+
+def _linspace(*, start: Scalar, stop: Scalar, num: int, endpoint: bool, dtype: DType) -> Any:
+    return jnp.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
+
+
 FULL = defop("full", _infer_full, _full, **_CREATION)
+LINSPACE = defop("linspace", _infer_linspace, _linspace, **_CREATION)
 ARANGE = defop("arange", _infer_arange, _arange, **_CREATION)
 EYE = defop("eye", _infer_eye, _eye, **_CREATION)
 FULL_LIKE = defop("full_like", _infer_full_like, _full_like, **_CREATION)
@@ -268,3 +281,85 @@ def one_hot(indices: Any, depth: int, dtype: Any = "float32", axis: int = -1) ->
     return bind(
         ONE_HOT, indices, depth=depth, dtype=requested_dtype(dtype, "tj.one_hot"), axis=axis
     )
+
+
+@locates_errors
+def linspace(
+    start: Any,
+    stop: Any,
+    /,
+    num: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    endpoint: bool = True,
+) -> Any:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included unless
+    ``endpoint=False``); float32 unless ``dtype`` says otherwise (complex bounds give complex64).
+
+    >>> import tracejit as tj
+    >>> tj.linspace(0.0, 1.0, 5).numpy()
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ], dtype=float32)
+    """
+    _no_device("linspace", device)
+    bounds = (_number("linspace", start), _number("linspace", stop))
+    if dtype is None:
+        dtype = complex64 if any(isinstance(b, complex) for b in bounds) else float32
+    return bind(
+        LINSPACE,
+        start=bounds[0],
+        stop=bounds[1],
+        num=operator.index(num),
+        endpoint=bool(endpoint),
+        dtype=requested_dtype(dtype, "tj.linspace"),
+    )
+
+
+def empty(shape: int | Sequence[int], *, dtype: Any = "float32", device: Any = None) -> Any:
+    """A tensor of ``shape`` whose contents the standard leaves unspecified: here zeros (XLA
+    arrays are immutable, so there is nothing to gain from leaving them uninitialized)."""
+    _no_device("empty", device)
+    return zeros(shape, dtype)
+
+
+def empty_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    """Like ``empty``, shaped like ``x`` (zeros, of ``x``'s dtype unless ``dtype`` is given)."""
+    _no_device("empty_like", device)
+    return zeros_like(x, dtype)
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
+    """Coordinate tensors from 1-D tensors: each result has one axis per input. ``"xy"``
+    (Cartesian, the default) swaps the first two axes of the result; ``"ij"`` (matrix) does not.
+
+    >>> import tracejit as tj
+    >>> xs, ys = tj.meshgrid(tj.arange(3), tj.arange(2))
+    >>> xs.shape, ys.numpy().tolist()
+    ((2, 3), [[0, 0, 0], [1, 1, 1]])
+    """
+    from tracejit.ops.shape import reshape
+
+    if indexing not in ("xy", "ij"):
+        raise OpError("meshgrid", f"indexing must be 'xy' or 'ij', got {indexing!r}")
+    sizes = []
+    for i, a in enumerate(arrays):
+        aval = arg_aval("meshgrid", a)
+        if aval.ndim != 1:
+            raise OpError("meshgrid", f"argument {i} must be 1-D, got shape {aval.shape}")
+        sizes.append(aval.shape[0])
+    if indexing == "xy" and len(arrays) > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    grids = []
+    for i, a in enumerate(arrays):
+        axis = (1 - i if i < 2 else i) if indexing == "xy" and len(arrays) > 1 else i
+        shape = [1] * len(arrays)
+        shape[axis] = -1
+        grids.append(broadcast_to(reshape(a, tuple(shape)), tuple(sizes)))
+    return grids
+
+
+def _no_device(op: str, device: Any) -> None:
+    """tracejit places tensors on jax's default device; the standard's ``device=`` may only
+    name that (or be None)."""
+    if device is not None and device != jax.devices()[0]:
+        raise OpError(op, f"device={device!r}: tracejit creates tensors on {jax.devices()[0]}")

@@ -182,6 +182,15 @@ class TensorMethods:
     def astype(self, dtype: Any) -> Any:
         return ew.cast(self, dtype)
 
+    def tolist(self) -> Any:
+        """The contents as (nested) Python lists of Python scalars, as numpy's ``tolist``.
+
+        >>> import tracejit as tj
+        >>> tj.constant([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [3, 4]]
+        """
+        return self.numpy().tolist()
+
     def transpose(self, *axes: Any) -> Any:
         from tracejit.ops.shape import transpose
 

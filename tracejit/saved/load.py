@@ -408,11 +408,44 @@ class LoadedFunction:
         given = ", ".join(f"{n}: {structure.describe(s)}" for n, s in zip(names, actual))
         raise SignatureError(
             f"{self.name}({given}) matches no saved signature. A loaded function cannot trace "
-            "new signatures; it was saved with:\n  " + "\n  ".join(self.signatures)
+            "new signatures; it was saved with:\n  "
+            + "\n  ".join(self.signatures)
+            + _sizes_hint(sig.tensor_avals(actual), [c.in_structure for c in self._concretes])
         )
 
     def __repr__(self) -> str:
         return f"<loaded tj.function {self.name}: {len(self._concretes)} signature(s)>"
+
+
+def _sizes_hint(given: list[AVal], saved: list[Any]) -> str:
+    """When a saved signature differs from the call only in known batch (leading) sizes, how to
+    save one with an unknown batch dimension."""
+    for structure_ in saved:
+        avals = sig.tensor_avals(structure_)
+        if len(avals) == len(given) and all(map(_batch_only, avals, given)):
+            specs = ", ".join(_batch_spec(a) for a in avals)
+            return (
+                "\nOnly the batch size differs. To accept any batch size, save a trace with an "
+                f"unknown batch dimension: trace the function with input_signature=[{specs}] (or "
+                "call f.get_concrete_function(...) with those specs) before tj.saved.save."
+            )
+    return ""
+
+
+def _batch_only(saved: AVal, given: AVal) -> bool:
+    """``given`` fits ``saved`` except, possibly, in a known leading dimension."""
+    if saved.dtype != given.dtype or saved.ndim != given.ndim:
+        return False
+    return saved.ndim == 0 or all(
+        d is None or d == e for d, e in zip(saved.shape[1:], given.shape[1:])
+    )
+
+
+def _batch_spec(saved: AVal) -> str:
+    """``tj.TensorSpec((None, 3), 'float32')``: the saved spec with an unknown leading dim."""
+    dims = ["None" if i == 0 or d is None else str(d) for i, d in enumerate(saved.shape)]
+    shape = "()" if not dims else f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+    return f"tj.TensorSpec({shape}, '{saved.dtype}')"
 
 
 class Loaded:

@@ -29,7 +29,7 @@ from tracejit.runtime.sharding import resolve_shardings
 from tracejit.tracing import context, inspection, retracing
 from tracejit.tracing import signature as sig
 from tracejit.tracing.tracer import GraphBuilder, Tracer
-from tracejit.types import AVal, TensorSpec
+from tracejit.types import AVal, TensorSpec, aval_of_array
 
 P = ParamSpec("P")
 _CONFIG = config._config  # read on the cached-call path: one attribute lookup
@@ -132,12 +132,18 @@ class ConcreteFunction:
             raise error from err
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
-        """jax's ``Lowered`` for concrete arguments (``.as_text()`` gives StableHLO)."""
+        """jax's ``Lowered`` for these arguments (``.as_text()`` gives StableHLO). A TensorSpec
+        with unknown dims (``None``) lowers with jax symbolic dimensions (``tensor<?x3xf32>``);
+        compiling needs concrete shapes (see ``compiled_text``)."""
         canonical = self.function._signature.canonicalize(args, kwargs)
         _, leaves = sig.flatten_arguments(canonical, self.function._signature.names, self.name)
-        structs = [
-            leaf.aval().to_struct() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves
-        ]
+        avals = [leaf.aval() if isinstance(leaf, TensorSpec) else None for leaf in leaves]
+        if any(a is not None and not a.is_fully_known() for a in avals):
+            from tracejit.saved.export import symbolic_structs  # (saved builds on tracing)
+
+            known = [a if a is not None else aval_of_array(x) for a, x in zip(avals, leaves)]
+            return self.executable.lower(symbolic_structs(known))
+        structs = [a.to_struct() if a is not None else x for a, x in zip(avals, leaves)]
         return self.executable.lower(structs)
 
     def compiled_text(self, *args: Any, **kwargs: Any) -> str:
@@ -337,7 +343,7 @@ class Function(Generic[P, R]):
     # Tracing -------------------------------------------------------------------------------
     def _trace(self, structure: tuple[Any, ...], canonical: tuple[Any, ...]) -> ConcreteFunction:
         start = time.perf_counter()
-        builder = GraphBuilder(self.name)
+        builder = GraphBuilder(self.name, autograph=self.autograph)
         with builder.active():
             tracers = iter([builder.new_input(a) for a in sig.tensor_avals(structure)])
             arguments = tuple(sig.unflatten(s, tracers) for s in structure)
@@ -353,7 +359,8 @@ class Function(Generic[P, R]):
                 "(e.g. `if self.w is None: self.w = tj.Variable(...)`), and reuse them."
             )
         graph = builder.build(out_values)
-        verify(graph)
+        if config.debug_checks():
+            verify(graph)
         elapsed = time.perf_counter() - start
         concrete = ConcreteFunction(
             self, structure, graph, out_structure, builder.variables, elapsed

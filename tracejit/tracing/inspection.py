@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import jax
+
 from tracejit import config
 from tracejit.errors import ExecutionError, SignatureError, TracejitError, trimmed
 from tracejit.ir.graph import Graph, nested_graphs
 from tracejit.passes.manager import count_nodes
 from tracejit.tracing.retracing import definition_site, describe_call
+from tracejit.types import TensorSpec
 
 if TYPE_CHECKING:
     from tracejit.tracing.function import ConcreteFunction, Function
@@ -26,9 +29,13 @@ def compile_trace(concrete: ConcreteFunction, args: tuple[Any, ...], kwargs: dic
     """jax's ``Compiled`` for one trace: for these example arguments, or for the trace's own
     input avals when every dimension is known."""
     if args or kwargs:
+        specs = [a for a in jax.tree_util.tree_leaves((args, kwargs)) if isinstance(a, TensorSpec)]
+        unknown = [str(s.aval()) for s in specs if not s.aval().is_fully_known()]
+    else:
+        unknown = [str(a) for a in concrete.input_avals if not a.is_fully_known()]
+    if not unknown and (args or kwargs):
         return concrete.lower(*args, **kwargs).compile()
     avals = concrete.input_avals
-    unknown = [str(a) for a in avals if not a.is_fully_known()]
     if unknown:
         raise SignatureError(
             f"{concrete.name}: this trace has inputs with unknown dimensions "
