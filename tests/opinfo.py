@@ -32,6 +32,7 @@ import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
 import opinfo_functions
+import opinfo_jax_call
 import opinfo_nn2
 
 import tracejit as tj
@@ -796,6 +797,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_array_api2.ARRAY_API2_OPS
     + opinfo_functions.FUNCTION_OPS
     + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
+    + opinfo_jax_call.JAX_CALL_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

@@ -210,3 +210,6 @@ from tracejit.ops.sets import (  # noqa: E402
 
 # HTML compile reports (issue 18)
 from tracejit.report import report, report_html  # noqa: E402
+
+# jax functions as tracejit ops (issue 15)
+from tracejit.ops.jax_call import jax_function  # noqa: E402
