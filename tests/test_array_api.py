@@ -98,3 +98,26 @@ def test_complex_accessors_match_jax_gradients() -> None:
         _, pullback = jax.vjp(lambda w, f=jnp_fn: f(w) * jnp.array([1.0, 3.0]), z)
         ref = pullback(jnp.ones((2,)))[0]
         np.testing.assert_allclose(ours, np.asarray(ref), rtol=1e-6)
+
+
+def _standardize_softmax(x):
+    xp = x.__array_namespace__()  # written against the standard, not against tracejit
+    z = (x - xp.mean(x)) / xp.std(x)
+    e = xp.exp(z - xp.max(z))
+    return e / xp.sum(e)
+
+
+def test_the_array_namespace_idiom_runs_eagerly_traced_and_through_array_api_compat() -> None:
+    import pytest
+
+    x = np.array([1.0, 2.0, 4.0], np.float32)
+    z = (x - x.mean()) / x.std()
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    t = tj.constant(x)
+    assert t.__array_namespace__() is tj and t.to_device(t.device) is t
+    np.testing.assert_allclose(_standardize_softmax(t).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(tj.function(_standardize_softmax)(t).numpy(), expected, rtol=1e-6)
+    assert complex(tj.constant(1 + 2j)) == 1 + 2j
+    np.testing.assert_array_equal(np.from_dlpack(t), x)  # DLPack export
+    compat = pytest.importorskip("array_api_compat")
+    assert compat.array_namespace(t) is tj

@@ -239,15 +239,24 @@ BINARY = [tj.add, tj.subtract, tj.multiply, tj.maximum, tj.minimum]
 @st.composite
 def programs(draw):
     """A random DAG over two inputs: unary/binary elementwise ops, constants, reductions with
-    keepdims, reshapes, repeated subexpressions and neutral operations."""
+    keepdims, reshapes, repeated subexpressions, neutral operations and custom-gradient calls
+    (whose nested bodies the passes optimize too)."""
     n_ops = draw(st.integers(1, 12))
     steps = []
     for _ in range(n_ops):
-        kind = draw(st.sampled_from(["unary", "binary", "const", "reduce", "neutral", "repeat"]))
+        kind = draw(
+            st.sampled_from(["unary", "binary", "const", "reduce", "neutral", "repeat", "custom"])
+        )
         a, b = draw(st.integers(0, 100)), draw(st.integers(0, 100))
         steps.append((kind, a, b, draw(st.sampled_from([0.0, 1.0, 0.5, -2.0]))))
     shape = draw(st.sampled_from([(3,), (2, 3), (4, 1)]))
     return steps, shape
+
+
+@tj.custom_gradient
+def _custom(x, y):
+    e = tj.exp(x) + tj.exp(x)
+    return e * y * 1.0 + 0.0, lambda dz: (dz * e * y, dz * (e + 0.0))
 
 
 def build(steps):
@@ -265,6 +274,8 @@ def build(steps):
                 values.append(p + p.sum(axis=-1, keepdims=True))
             elif kind == "neutral":
                 values.append(tj.reshape(-(-(p + 0.0)), p.shape) * 1.0)  # noqa: B002
+            elif kind == "custom":  # a custom_gradient node: passes run inside its bodies
+                values.append(_custom(p, q))
             else:
                 values.append(tj.exp(p) + tj.exp(p))
         return values[-1], values[len(values) // 2]

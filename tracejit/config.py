@@ -39,6 +39,7 @@ class _Config:
         self.fold_limit = 1 << 16  # elements: larger results are not constant-folded
         self.unsafe_rewrites = False
         self.dump_dir: str | None = os.environ.get("TRACEJIT_DUMP_IR") or None
+        self.report_dir: str | None = os.environ.get("TRACEJIT_REPORT") or None
         self.retrace_warning = "warn"
         self.full_traceback = _env_flag("TRACEJIT_FULL_TRACEBACK")
         self.debug_checks = _env_flag("TRACEJIT_DEBUG")
@@ -96,6 +97,18 @@ def dump_ir(directory: str | None) -> None:
 
 def dump_directory() -> str | None:
     return _config.dump_dir
+
+
+def write_reports(directory: str | None) -> None:
+    """After every trace, write the function's HTML compile report (``tj.report``) to
+    ``directory/<function>.html`` (None turns it off); the reports are written again at exit,
+    with the final call counts and compile times. The environment variable
+    ``TRACEJIT_REPORT=<dir>`` does the same."""
+    _config.report_dir = directory
+
+
+def report_directory() -> str | None:
+    return _config.report_dir
 
 
 def set_retrace_warning(mode: str) -> None:

@@ -66,6 +66,16 @@ class Tensor(TensorMethods):
     def __float__(self) -> float:
         return float(self._value)
 
+    def __complex__(self) -> complex:
+        return complex(self._value)
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """DLPack export (zero-copy where the consumer allows), from the underlying jax array."""
+        return self._value.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self._value.__dlpack_device__()
+
     def __int__(self) -> int:
         return int(self._value)
 

@@ -121,9 +121,25 @@ def _shape(op: str, shape: int | Sequence[int]) -> tuple[int, ...]:
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         return tuple(operator.index(d) for d in dims)
     except TypeError:
+        unknown = isinstance(shape, (tuple, list)) and any(d is None for d in shape)
+        hint = (
+            "; a dimension unknown while tracing (None in x.shape) is known at run time as "
+            "tj.shape(x)[i]: pass that, or use tj.ones_like(x) / tj.zeros_like(x)"
+            if unknown
+            else ""
+        )
         raise OpTypeError(
-            op, f"shape must be an int or a sequence of ints, got {shape!r:.60}"
+            op, f"shape must be an int or a sequence of ints, got {shape!r:.60}{hint}"
         ) from None
+
+
+def _with_symbolic_dims(op: str, shape: Any, fill_value: Any, dtype: DType) -> Any:
+    """The tensor for a shape holding ``tj.shape(x)[i]`` entries, or None for a plain shape."""
+    if not isinstance(shape, (tuple, list)) or all(type(d) is int for d in shape):
+        return None  # the common case, without an import
+    from tracejit.ops.shape_query import full_dims, has_symbolic_dim
+
+    return full_dims(op, shape, fill_value, dtype) if has_symbolic_dim(shape) else None
 
 
 def _number(op: str, value: Any) -> Scalar:
@@ -167,6 +183,9 @@ def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
         value = fill_value if dtype is None else cast(fill_value, dtype)
         return broadcast_to(value, _shape("full", shape))
     resolved = _default_dtype(fill_value) if dtype is None else requested_dtype(dtype, "tj.full")
+    dynamic = _with_symbolic_dims("full", shape, _number("full", fill_value), resolved)
+    if dynamic is not None:
+        return dynamic
     return bind(
         FULL, shape=_shape("full", shape), fill_value=_number("full", fill_value), dtype=resolved
     )
@@ -180,9 +199,11 @@ def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.zeros((2, 3)).shape
     (2, 3)
     """
-    return bind(
-        FULL, shape=_shape("zeros", shape), fill_value=0, dtype=requested_dtype(dtype, "tj.zeros")
-    )
+    resolved = requested_dtype(dtype, "tj.zeros")
+    dynamic = _with_symbolic_dims("zeros", shape, 0, resolved)
+    if dynamic is not None:
+        return dynamic
+    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=resolved)
 
 
 @locates_errors
@@ -193,9 +214,11 @@ def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.ones(3, dtype="int32").numpy()
     array([1, 1, 1], dtype=int32)
     """
-    return bind(
-        FULL, shape=_shape("ones", shape), fill_value=1, dtype=requested_dtype(dtype, "tj.ones")
-    )
+    resolved = requested_dtype(dtype, "tj.ones")
+    dynamic = _with_symbolic_dims("ones", shape, 1, resolved)
+    if dynamic is not None:
+        return dynamic
+    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=resolved)
 
 
 @locates_errors

@@ -7,6 +7,7 @@
   ``cosine_decay`` (with warmup), ``piecewise_constant``, ``polynomial_decay``,
   ``linear_warmup``; any callable of the step works too.
 - Clipping functions: ``clip_by_norm``, ``clip_by_global_norm``, ``global_norm``.
+- ``from_optax(tx)``: an optax gradient transformation as a tracejit optimizer.
 
 A number learning rate is kept in a float32 variable (``opt.learning_rate = 0.01`` assigns it,
 and compiled steps follow without retracing). Slot variables are created on first use, one set
@@ -59,4 +60,8 @@ __all__ = [
     "linear_warmup",
     "piecewise_constant",
     "polynomial_decay",
+    "Optax",
+    "from_optax",
 ]
+
+from tracejit.optim.optax_adapter import Optax, from_optax  # noqa: E402 (issue 15)

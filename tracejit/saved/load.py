@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.variable import Variable
-from tracejit.errors import ExecutionError, SignatureError, TracejitError
+from tracejit.errors import SignatureError, TracejitError, execution_error_type
 from tracejit.ir.graph import Graph
 from tracejit.lowering.to_jax import graph_to_function
 from tracejit.runtime.executable import Executable
@@ -335,6 +335,7 @@ class LoadedConcreteFunction:
         self.out_structure = structure.to_output(out_structure, all_variables)
         self.variables = tuple(variables)
         self._executable: Executable | None = None
+        self._backward: Any = None
 
     @property
     def ir(self) -> Graph:
@@ -347,6 +348,18 @@ class LoadedConcreteFunction:
     @property
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec.from_aval(v.aval) for v in self.graph.outputs]
+
+    @property
+    def ir_unoptimized(self) -> Graph:
+        return self.graph  # what was saved: replayed by a tape's backward pass
+
+    def backward_function(self) -> Any:
+        """The compiled VJP an eager tape uses through a call (made on first use)."""
+        from tracejit.autodiff.through_function import make_backward
+
+        if self._backward is None:
+            self._backward = make_backward(self)  # type: ignore[arg-type]
+        return self._backward
 
     @property
     def executable(self) -> Executable:
@@ -396,12 +409,16 @@ class LoadedFunction:
         actual = tuple(structure.portable(s) for s in found)
         for concrete in self._concretes:
             if sig.matches(concrete.in_structure, actual):
+                if context.state.tapes:  # a tape differentiates through it, as a tj.function
+                    from tracejit.autodiff.through_function import record_call
+
+                    return record_call(concrete, leaves, canonical)  # type: ignore[arg-type]
                 try:
                     return concrete.executable.run(leaves)
                 except Exception as err:  # noqa: BLE001 - re-raised naming the function
                     if isinstance(err, TracejitError):
                         raise
-                    raise ExecutionError(
+                    raise execution_error_type(err)(
                         f"loaded function {concrete.describe(names)} failed at run time: "
                         f"{type(err).__name__}: {err}"
                     ) from err

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import jax
 
 from tracejit import config
-from tracejit.errors import ExecutionError, SignatureError, TracejitError, trimmed
+from tracejit.errors import (
+    ExecutionError,
+    SignatureError,
+    TracejitError,
+    execution_error_type,
+    trimmed,
+)
 from tracejit.ir.graph import Graph, nested_graphs
 from tracejit.passes.manager import count_nodes
 from tracejit.tracing.retracing import definition_site, describe_call
@@ -139,6 +145,13 @@ def summary(function: Function[..., Any]) -> FunctionSummary:
 
 # Logging -----------------------------------------------------------------------------------------
 def log_trace(function: Function[..., Any], concrete: ConcreteFunction) -> None:
+    """Called after each new trace: log it, and write the function's report when asked
+    (``tj.config.write_reports`` / ``TRACEJIT_REPORT``)."""
+    directory = config.report_directory()
+    if directory:
+        from tracejit.report import write_function_report  # (the report builds on tracing)
+
+        write_function_report(function, directory)
     if not config.logging_enabled("trace"):
         return
     config.logger.info(
@@ -165,7 +178,8 @@ def log_cache_hit(function: Function[..., Any], concrete: ConcreteFunction) -> N
 def run_error(concrete: ConcreteFunction, err: Exception) -> ExecutionError | None:
     """Running a compiled trace raised ``err``. tracejit's own errors (e.g. a lowering error
     naming the IR node) are re-raised as they are, minus tracejit's frames: None. Anything from
-    jax/XLA gives an ``ExecutionError`` to raise from it, naming the function, its inputs and
+    jax/XLA gives an ``ExecutionError`` (of the class of TF's ``tf.errors`` family that fits) to
+    raise from it, naming the function, its inputs and
     the user lines of its effects."""
     trimmed(err)
     if isinstance(err, TracejitError):
@@ -180,7 +194,7 @@ def run_error(concrete: ConcreteFunction, err: Exception) -> ExecutionError | No
     if effects and "callback" in str(err).lower():
         lines = "\n    ".join(effects)
         message += f"\n  the compiled function calls back into Python at:\n    {lines}"
-    return ExecutionError(message)
+    return execution_error_type(err)(message)
 
 
 def _effect_lines(graph: Graph) -> list[str]:

@@ -21,6 +21,7 @@ from tracejit.errors import (
     EscapedTracerError,
     OpError,
     OpTypeError,
+    SymbolicNumpyError,
     TracerConversionError,
 )
 from tracejit.ir.graph import Graph, Node, Params, Value
@@ -86,7 +87,7 @@ class Tracer(TensorMethods, context.Symbolic):
     __index__ = __int__
 
     def numpy(self) -> np.ndarray:
-        raise TracerConversionError(
+        raise SymbolicNumpyError(
             ".numpy() of a symbolic tensor",
             "Return the tensor from the tj.function and call .numpy() on the result, or run "
             "eagerly with tj.config.run_functions_eagerly(True) to debug.",
@@ -148,6 +149,7 @@ class GraphBuilder(context.Interpreter):
         self.state_inputs: list[Value] = []
         self.state_current: list[Value] = []
         self.created_variables: list[Variable] = []
+        self.created_at: list[SourceLoc | None] = []  # the user's line of each creation
         # Nested bodies: id(variable) -> (variable, value) for variables assigned (or preset as
         # loop-carried) in this body.
         self.nested_variables: dict[int, tuple[Variable, Value]] = {}
@@ -305,6 +307,7 @@ class GraphBuilder(context.Interpreter):
         while root.parent is not None:  # the rule is about the function's trace, not a body
             root = root.parent
         root.created_variables.append(variable)
+        root.created_at.append(user_location())
 
     def evaluate_constant(self, x: Any, what: str) -> Any:
         """The concrete value of ``x`` if it depends on no input or state of the trace (used for
