@@ -31,6 +31,7 @@ from tracejit.ops.activations import (
 )
 from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tracejit.ops.nn import gelu, log_softmax, logsumexp, relu, sigmoid, softmax, softplus
+from tracejit.ops.normalization import batch_norm, group_norm, layer_norm, rms_norm
 
 __all__ = [
     "AvgPool2D",
@@ -63,4 +64,9 @@ __all__ = [
     "silu",
     "softsign",
     "swish",
+    # normalization (issue 13)
+    "batch_norm",
+    "group_norm",
+    "layer_norm",
+    "rms_norm",
 ]
