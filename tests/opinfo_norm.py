@@ -1,4 +1,5 @@
-"""OpInfo rows for the normalization ops (tracejit/ops/normalization.py).
+"""OpInfo rows for the normalization ops (tracejit/ops/normalization.py) and the fused sparse
+softmax cross-entropy (tracejit/ops/fused.py).
 
 References are written once over a numpy-like module: ``numpy`` in float64 for values, and
 ``jax.numpy`` (computing in the inputs' dtype promoted to float32, as the ops do) for dtypes and
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import tracejit as tj
+from tracejit.ops.fused import sparse_softmax_cross_entropy_op
 
 if TYPE_CHECKING:
     from opinfo import OpInfo
@@ -121,6 +123,17 @@ def group_norm_ref(xp: Any) -> Any:
     return ref
 
 
+def sparse_sce_ref(xp: Any) -> Any:
+    def ref(logits: Any, labels: Any) -> Any:
+        logits = xp.asarray(logits, np.float64) if xp is np else jnp.asarray(logits)
+        top = xp.max(logits, axis=-1, keepdims=True)
+        lse = xp.log(xp.sum(xp.exp(logits - top), axis=-1)) + top[..., 0]
+        picked = xp.take_along_axis(logits, xp.asarray(labels)[..., None], axis=-1)[..., 0]
+        return lse - picked
+
+    return ref
+
+
 def rows(OpInfo: type[OpInfo], f32: Any, f16: Any) -> list[OpInfo]:  # noqa: N803 - a class
     """The rows; ``OpInfo`` and the sample helpers come from tests/opinfo.py."""
 
@@ -160,7 +173,24 @@ def rows(OpInfo: type[OpInfo], f32: Any, f16: Any) -> list[OpInfo]:  # noqa: N80
             ((f32(rng, 4, 8), 8), {}),  # one channel per group
         ]
 
+    def sce_samples(rng: np.random.Generator) -> list[Sample]:
+        labels = lambda *shape: rng.integers(0, 5, shape).astype(np.int32)  # noqa: E731
+        return [
+            ((f32(rng, 4, 5) * 3, labels(4)), {}),
+            ((f32(rng, 2, 3, 5), labels(2, 3)), {}),
+            ((f32(rng, 5), labels()), {}),
+        ]
+
     return [
+        OpInfo(
+            "sparse_softmax_cross_entropy",
+            sparse_softmax_cross_entropy_op,
+            sce_samples,
+            sparse_sce_ref(np),
+            sparse_sce_ref(jnp),
+            rtol=1e-5,
+            atol=1e-6,
+        ),
         OpInfo(
             "layer_norm",
             tj.nn.layer_norm,

@@ -14,9 +14,16 @@ from tracejit.nn.layers import (
     get_activation,
 )
 from tracejit.nn.losses import (
+    binary_cross_entropy,
+    cosine_similarity,
+    hinge,
+    huber,
+    kl_divergence,
+    mean_absolute_error,
     mean_squared_error,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
+    sparse_softmax_cross_entropy,
 )
 from tracejit.ops.activations import (
     elu,
@@ -69,4 +76,12 @@ __all__ = [
     "group_norm",
     "layer_norm",
     "rms_norm",
+    # losses (issue 13)
+    "binary_cross_entropy",
+    "cosine_similarity",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "mean_absolute_error",
+    "sparse_softmax_cross_entropy",
 ]
