@@ -442,8 +442,8 @@ def layer_norm(
     defaults to Keras' ``LayerNormalization``'s 1e-3.
 
     >>> import tracejit as tj
-    >>> tj.nn.layer_norm(tj.constant([[1.0, 3.0]])).numpy().round(3)
-    array([[-0.999,  0.999]], dtype=float32)
+    >>> tj.nn.layer_norm(tj.constant([[1.0, 3.0]])).numpy().round(4)
+    array([[-0.9995,  0.9995]], dtype=float32)
     """
     axes = _axes("layer_norm", x, axis)
     return _bind_affine(LAYER_NORM, x, (), scale, offset, axes=axes, epsilon=float(epsilon))
@@ -513,8 +513,8 @@ def group_norm(
     ``* scale + offset``. Axis 0 is the batch axis.
 
     >>> import tracejit as tj
-    >>> tj.nn.group_norm(tj.constant([[1.0, 3.0, 5.0, 5.0]]), 2).numpy().round(3)
-    array([[-0.999,  0.999,  0.   ,  0.   ]], dtype=float32)
+    >>> tj.nn.group_norm(tj.constant([[1.0, 3.0, 5.0, 5.0]]), 2).numpy().round(4)
+    array([[-0.9995,  0.9995,  0.    ,  0.    ]], dtype=float32)
     """
     ndim = arg_aval("group_norm", x).ndim
     if not isinstance(groups, int) or groups < 1:
