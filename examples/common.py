@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -32,7 +33,12 @@ def make_parser(
     parser.add_argument("--batch-size", type=int, default=batch_size, help="training batch size")
     parser.add_argument("--lr", type=float, default=learning_rate, help="learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seeds the split, init and shuffling")
-    parser.add_argument("--plot", metavar="PNG", help="save loss and metric curves to this file")
+    parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        type=plot_path,
+        help="save loss and metric curves to this file (its folder is created if missing)",
+    )
     parser.add_argument(
         "--eager",
         action="store_true",
@@ -44,6 +50,19 @@ def make_parser(
     parser.add_argument("--print-ir", action="store_true", help="print the train step's IR")
     parser.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
     return parser
+
+
+def plot_path(path: str) -> str:
+    """``--plot``'s check, at parse time: create the file's folder now, so a bad path fails
+    before training rather than after it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot create the folder for {path!r}: {err}") from None
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write into {folder!r}")
+    return path
 
 
 # Data --------------------------------------------------------------------------------------------
@@ -178,12 +197,18 @@ class History:
         print(f"saved {path}")
 
 
+def format_value(key: str, value: float) -> str:
+    """One format per kind of metric, in every example: accuracies with 3 decimals, the rest
+    with 4 significant digits."""
+    return f"{value:.3f}" if key.endswith("accuracy") else f"{value:.4g}"
+
+
 def format_metrics(metrics: Metrics) -> str:
     parts = []
     for key, value in metrics.items():
         if key in ("epoch", "seconds"):
             continue
-        parts.append(f"{key.replace('_', ' ')} {value:.4g}")
+        parts.append(f"{key.replace('_', ' ')} {format_value(key, value)}")
     return "  ".join(parts)
 
 
@@ -203,7 +228,7 @@ def fit(
     ``evaluate()`` after each; print one line of metrics per epoch below a tqdm bar."""
     rng = np.random.default_rng(seed)
     history = History()
-    bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=not progress, leave=False)
+    bar = None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         losses = [
@@ -217,10 +242,24 @@ def fit(
         tqdm.write(
             f"epoch {epoch:3d}/{epochs}  {format_metrics(metrics)}  ({metrics['seconds']:.2f} s)"
         )
-        shown = {k: f"{v:.3g}" for k, v in metrics.items() if k.startswith("val_")}
-        bar.set_postfix(shown, refresh=False)
-        bar.update()
-    bar.close()
+        if bar is None:
+            # Made after the first epoch, which includes tracing and compiling, so the rate and
+            # the ETA measure training only. disable=None: no bar when stderr is not a terminal
+            # (a log file would get carriage-return fragments).
+            bar = tqdm(
+                total=epochs,
+                initial=epoch,
+                desc=desc,
+                unit="epoch",
+                disable=None if progress else True,
+                leave=False,
+            )
+        else:
+            bar.update()
+        shown = {k: format_value(k, v) for k, v in metrics.items() if k.startswith("val_")}
+        bar.set_postfix(shown)
+    if bar is not None:
+        bar.close()
     return history
 
 

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     test = common.classifier_metrics(predict, {"test": data["test"]})
     verdict = "OK" if test["test_accuracy"] >= TARGET_ACCURACY else "BELOW TARGET"
-    print(f"test accuracy {test['test_accuracy']:.3f} (target >= {TARGET_ACCURACY}: {verdict})")
+    accuracy = common.format_value("test_accuracy", test["test_accuracy"])
+    print(f"test accuracy {accuracy} (target >= {TARGET_ACCURACY}: {verdict})")
     results: dict[str, Any] = {**history.last, **test}
     results.update(common.report(args, history, train_step, data["train"], "Iris MLP"))
     results["wall_seconds"] = clock.seconds

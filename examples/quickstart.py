@@ -9,6 +9,7 @@ eagerly and compiled, prints the IR it traced and compares the two.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -45,7 +46,10 @@ def fit(x: np.ndarray, y: np.ndarray, steps: int = 200) -> tuple[tj.Variable, tj
     return layer.kernel, layer.bias
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog="It takes no options."
+    ).parse_args(argv)
     x_train, y_train, x_test, y_test = load_data()
     weights, bias = fit(x_train, y_train)
 

@@ -24,11 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import opinfo_array_api
+import opinfo_array_api2
 import opinfo_bitwise
 import opinfo_conv
+import opinfo_custom_gradient
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_functions
+import opinfo_jax_call
 import opinfo_nn2
 import opinfo_norm
 
@@ -792,6 +796,10 @@ OPINFOS: list[OpInfo] = (
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS
     + opinfo_array_api.ARRAY_API_OPS
+    + opinfo_array_api2.ARRAY_API2_OPS
+    + opinfo_functions.FUNCTION_OPS
+    + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
+    + opinfo_jax_call.JAX_CALL_OPS
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

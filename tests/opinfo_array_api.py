@@ -43,6 +43,60 @@ def _numeric(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _pairs(low: float, high: float, away_from_zero: bool = False) -> Any:
+    """Two same-or-broadcast-shaped float32 operands; ``away_from_zero`` keeps every value at
+    least 0.5 from 0 (where atan2, hypot, copysign and remainder have kinks)."""
+
+    def samples(rng: np.random.Generator) -> list[Sample]:
+        def draw(*shape: int) -> np.ndarray:
+            x = rng.uniform(low, high, shape)
+            if away_from_zero:
+                x = np.where(np.abs(x) < 0.5, np.sign(x + 1e-9) * 0.5 + x, x)
+            return x.astype(np.float32)
+
+        return [((draw(3, 4), draw(3, 4)), {}), ((draw(2, 3), draw(3)), {}), ((draw(), draw(4)), {})]
+
+    return samples
+
+
+def _bools(rng: np.random.Generator) -> list[Sample]:
+    return [((rng.random((3, 4)) < 0.5, rng.random((3, 4)) < 0.5), {}),
+            ((rng.random((4,)) < 0.5, np.array(True)), {})]  # fmt: skip
+
+
+def _away_from_zero(rng: np.random.Generator) -> list[Sample]:
+    x = rng.uniform(0.5, 3.0, (3, 4)) * rng.choice([-1.0, 1.0], (3, 4))
+    return [((x.astype(np.float32),), {})]
+
+
+def _halves(rng: np.random.Generator) -> list[Sample]:
+    return [((np.array([0.5, 1.5, 2.5, -0.5, -2.5, 3.2, -3.7], np.float32),), {}),
+            ((rng.standard_normal((3, 4)).astype(np.float32) * 4,), {})]  # fmt: skip
+
+
+def _complex_or_real(rng: np.random.Generator) -> list[Sample]:
+    real = rng.standard_normal((3, 4)).astype(np.float32)
+    z = (rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3))).astype(np.complex64)
+    return [((real,), {}), ((z,), {})]
+
+
+def _linspace_call(start: float, stop: float, num: int, **kwargs: Any) -> Any:
+    return tj.linspace(start, stop, num, **kwargs)
+
+
+def _linspace_samples(rng: np.random.Generator) -> list[Sample]:
+    return [((0.0, 1.0, 5), {}), ((-2.0, 3.0, 7), {"endpoint": False}), ((1, 4, 4), {}),
+            ((0.0, 1.0, 0), {})]  # fmt: skip
+
+
+def _np_linspace(start: float, stop: float, num: int, **kwargs: Any) -> Any:
+    return np.linspace(start, stop, num, dtype=np.float32, **kwargs)
+
+
+def _jnp_linspace(start: float, stop: float, num: int, **kwargs: Any) -> Any:
+    return jnp.linspace(start, stop, num, dtype=jnp.float32, **kwargs)
+
+
 def _rows() -> list[OpInfo]:
     from opinfo import OpInfo
 
@@ -70,6 +124,23 @@ def _rows() -> list[OpInfo]:
         row("isinf", np.isinf, jnp.isinf, _specials),
         row("isfinite", np.isfinite, jnp.isfinite, _specials),
         row("signbit", np.signbit, jnp.signbit, _specials),
+        row("atan2", np.arctan2, jnp.arctan2, _pairs(-3.0, 3.0, away_from_zero=True)),
+        row("hypot", np.hypot, jnp.hypot, _pairs(-3.0, 3.0, away_from_zero=True)),
+        row("logaddexp", np.logaddexp, jnp.logaddexp, _pairs(-5.0, 5.0)),
+        row("copysign", np.copysign, jnp.copysign, _pairs(-3.0, 3.0, away_from_zero=True)),
+        row("nextafter", np.nextafter, jnp.nextafter, _pairs(-3.0, 3.0)),
+        row("logical_xor", np.logical_xor, jnp.logical_xor, _bools),
+        row("reciprocal", np.reciprocal, jnp.reciprocal, _away_from_zero, "|x| > 0.5"),
+        row("positive", np.positive, jnp.positive, _numeric),
+        row("round", np.round, jnp.round, _halves),
+        row("conj", np.conj, jnp.conj, _complex_or_real),
+        row("real", np.real, jnp.real, _complex_or_real),
+        row("imag", np.imag, jnp.imag, _complex_or_real),
+        OpInfo("power", tj.pow, _pairs(0.5, 2.0), np.power, jnp.power, variant="pow alias",
+               domain="positive bases"),  # fmt: skip
+        OpInfo("mod", tj.remainder, _pairs(-3.0, 3.0, away_from_zero=True), np.remainder,
+               jnp.remainder, variant="remainder alias", domain="|divisor| > 0.5"),  # fmt: skip
+        OpInfo("linspace", _linspace_call, _linspace_samples, _np_linspace, _jnp_linspace),
     ]
 
 

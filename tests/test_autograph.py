@@ -14,6 +14,7 @@ import pytest
 import tracejit as tj
 from tracejit import autograph
 from tracejit.autograph import AutoGraphWarning, ConversionError
+from tracejit.ir.printer import unwrap
 
 tj_range = getattr(tj, "range", autograph.range)
 
@@ -36,8 +37,9 @@ def ir_text(fn, *args, optimized=True):
 
 
 def top_level_ops(ir):
-    """Op names of the outermost graph's nodes (nested bodies are indented further)."""
-    return re.findall(r"^  %\S+(?:, %\S+)*: .*? = (\w+)", ir, flags=re.MULTILINE)
+    """Op names of the outermost graph's nodes (nested bodies are indented further; a long
+    statement wraps onto more lines, which ``unwrap`` joins)."""
+    return re.findall(r"^  %\S+(?:, %\S+)*: .*? = (\w+)", unwrap(ir), flags=re.MULTILINE)
 
 
 def control_flow_ops(ir):

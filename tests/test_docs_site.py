@@ -77,3 +77,22 @@ def test_ir_pictures_are_up_to_date_and_render(tmp_path):
             pytest.skip("Graphviz `dot` is not installed (apt-get install graphviz)")
         svg = graph.render(tmp_path / f"{stem}.svg").read_text()
         assert "cond: true_body" in svg and "class_totals" in svg
+
+
+def test_rendered_snippets_hide_doctest_machinery_and_copy_clean_code():
+    spec = importlib.util.spec_from_file_location("hooks", DOCS / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    rendered = (
+        '<span class="gp">&gt;&gt;&gt; </span><span class="nb">print</span>(f.summary())  '
+        '<span class="c1"># doctest: +ELLIPSIS</span>\n'
+        '<span class="go">&lt;lambda&gt; (&lt;doctest ...&gt;:1): 1 trace</span>'
+    )
+    cleaned = hooks.clean(rendered)
+    assert "doctest" not in cleaned
+    assert "(&lt;stdin&gt;:1)" in cleaned and "print</span>(f.summary())\n" in cleaned
+    config = (ROOT / "mkdocs.yml").read_text()
+    assert "docs/hooks.py" in config and "stylesheets/copy.css" in config
+    css = (DOCS / "stylesheets" / "copy.css").read_text()
+    for token in ("[data-md-copying] .gp", "[data-md-copying] .go"):  # Material's copy state
+        assert token in css

@@ -65,6 +65,37 @@ def test_cross_entropy_and_accuracy():
     assert common.accuracy(logits, labels) == 0.5
 
 
+def test_plot_folder_is_made_before_training_and_a_bad_one_fails_at_once(tmp_path, capsys):
+    png = tmp_path / "new" / "deeper" / "curves.png"
+    assert common.plot_path(str(png)) == str(png) and png.parent.is_dir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit):  # argparse's usage error, before any training
+        iris.main(["--plot", str(blocker / "curves.png")] + QUIET)
+    assert "cannot create the folder" in capsys.readouterr().err
+
+
+def test_progress_bar_stays_out_of_logs_and_accuracies_share_one_format(capsys):
+    # pytest's captured stderr is not a terminal: tqdm (disable=None) draws nothing there.
+    iris.main(["--epochs", "2"])
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "epoch/s" not in captured.err
+    assert common.format_value("val_accuracy", 0.96666) == "0.967"
+    assert common.format_value("val_loss", 0.123456) == "0.1235"
+    assert "test accuracy 0." in captured.out and len(
+        captured.out.split("test accuracy ")[1].split()[0]
+    ) == len("0.967")
+
+
+def test_quickstart_help_describes_it_and_exits(capsys):
+    import quickstart
+
+    with pytest.raises(SystemExit) as info:
+        quickstart.main(["--help"])
+    assert info.value.code == 0
+    assert "tracejit in two minutes" in capsys.readouterr().out
+
+
 # iris -------------------------------------------------------------------------------------------
 def test_iris_defaults_reach_the_target_accuracy():
     results = iris.main(QUIET)

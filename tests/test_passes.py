@@ -45,7 +45,6 @@ def test_fold_evaluates_constant_subgraphs_with_the_ops_impl():
         # <lambda>  [traced]
         func <lambda>(%0: f32[3]) -> f32[3] {
           %c0: f32[3] = const [1 2 3]
-          %c1: f32[] = const 2
           %c2: f32[3] = const [2.71828 7.38906 20.0855]
           %c3: f32[3] = const [5.43656 14.7781 40.1711]
           %3: f32[3] = add %0, %c3
@@ -143,7 +142,13 @@ def test_elementwise_fusion_groups_and_stops_at_reductions():
     assert [n.op.name for n in body.nodes] == ["multiply", "add", "exp"]
     verify(fused)
     printed = text(fused)
-    assert "= fused[body={<lambda>_fused}]" in printed and "    body:" in printed
+    # Each region's body has a name of its own, numbered in order.
+    assert "= fused[body={<lambda>_fused_0}]" in printed and "    body:" in printed
+    assert "= fused[body={<lambda>_fused_1}]" in printed
+    assert [n.params["body"].name for n in fused.nodes if n.op.name == "fused"] == [
+        "<lambda>_fused_0",
+        "<lambda>_fused_1",
+    ]
 
 
 def test_fusion_never_makes_a_cycle():
@@ -262,15 +267,24 @@ BINARY = [tj.add, tj.subtract, tj.multiply, tj.maximum, tj.minimum]
 @st.composite
 def programs(draw):
     """A random DAG over two inputs: unary/binary elementwise ops, constants, reductions with
-    keepdims, reshapes, repeated subexpressions and neutral operations."""
+    keepdims, reshapes, repeated subexpressions, neutral operations and custom-gradient calls
+    (whose nested bodies the passes optimize too)."""
     n_ops = draw(st.integers(1, 12))
     steps = []
     for _ in range(n_ops):
-        kind = draw(st.sampled_from(["unary", "binary", "const", "reduce", "neutral", "repeat"]))
+        kind = draw(
+            st.sampled_from(["unary", "binary", "const", "reduce", "neutral", "repeat", "custom"])
+        )
         a, b = draw(st.integers(0, 100)), draw(st.integers(0, 100))
         steps.append((kind, a, b, draw(st.sampled_from([0.0, 1.0, 0.5, -2.0]))))
     shape = draw(st.sampled_from([(3,), (2, 3), (4, 1)]))
     return steps, shape
+
+
+@tj.custom_gradient
+def _custom(x, y):
+    e = tj.exp(x) + tj.exp(x)
+    return e * y * 1.0 + 0.0, lambda dz: (dz * e * y, dz * (e + 0.0))
 
 
 def build(steps):
@@ -288,6 +302,8 @@ def build(steps):
                 values.append(p + p.sum(axis=-1, keepdims=True))
             elif kind == "neutral":
                 values.append(tj.reshape(-(-(p + 0.0)), p.shape) * 1.0)  # noqa: B002
+            elif kind == "custom":  # a custom_gradient node: passes run inside its bodies
+                values.append(_custom(p, q))
             else:
                 values.append(tj.exp(p) + tj.exp(p))
         return values[-1], values[len(values) // 2]

@@ -230,3 +230,15 @@ def test_environment_settings(monkeypatch):
     monkeypatch.setenv("TRACEJIT_LOG", "bogus")
     with pytest.warns(UserWarning, match="ignoring the environment setting"):
         config._from_environment()
+
+
+def test_explain_gives_a_repeated_fix_once():
+    f = tj.function(lambda x: x * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n in range(1, 11):
+            f(tj.ones((n,)))
+    text = str(tj.explain(f))
+    assert text.count("give it an unknown dimension") == 1
+    assert text.count("fix: as for trace 2") == 8
+    assert len(tj.explain(f).retraces[-1].suggestions) == 1  # the data keeps every suggestion

@@ -13,6 +13,8 @@ import sys
 import tempfile
 import zipfile
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -86,6 +88,8 @@ def fresh_copy(directory, tmp_path):
 # Round trips -----------------------------------------------------------------------------------
 RUNNER = r"""
 import json, sys
+import jax
+import jax.numpy as jnp
 import numpy as np
 import tracejit as tj
 import tracejit.saved
@@ -170,6 +174,10 @@ def test_unsaved_signature_lists_the_saved_ones(saved_mlp):
     assert str(err.value) == (
         "train_step(x: f32[3,4], y: i32[3]) matches no saved signature. A loaded function "
         "cannot trace new signatures; it was saved with:\n  train_step(x: f32[16,4], y: i32[16])"
+        "\nOnly the batch size differs. To accept any batch size, save a trace with an unknown "
+        "batch dimension: trace the function with input_signature=[tj.TensorSpec((None, 4), "
+        "'float32'), tj.TensorSpec((None,), 'int32')] (or call f.get_concrete_function(...) with "
+        "those specs) before tj.saved.save."
     )
     with pytest.raises(AttributeError, match="saved functions: predict, train_step"):
         _ = loaded.evaluate
@@ -711,21 +719,22 @@ def test_empty_function_table_is_refused(small_saved, tmp_path):
     assert "functions: is empty" in _bounded_load(directory)
 
 
+def _pad_with_nodes(program, count):
+    """Append ``count`` valid (dead) nodes to the small program's graph."""
+    graph = program["functions"]["small"]["signatures"][0]["graph"]
+    source = graph["inputs"][0]["id"]
+    graph["nodes"] += [
+        {"op": "negative", "inputs": [source], "params": {},
+         "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
+        for i in range(count)
+    ]  # fmt: skip
+
+
 def test_node_count_is_capped(small_saved, tmp_path):
     from tracejit.saved.load import MAX_NODES
 
     directory = fresh_copy(small_saved[0], tmp_path)
-
-    def pad(program):
-        graph = program["functions"]["small"]["signatures"][0]["graph"]
-        source = graph["inputs"][0]["id"]
-        graph["nodes"] += [
-            {"op": "negative", "inputs": [source], "params": {},
-             "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
-            for i in range(MAX_NODES + 1)
-        ]  # fmt: skip
-
-    tamper(directory, pad)
+    tamper(directory, lambda program: _pad_with_nodes(program, MAX_NODES + 1))
     # A 10 MB program.json: parsing it under tracemalloc takes seconds on a loaded machine (1.5 s
     # without tracemalloc); the bound here is that it is refused at all, linearity is below.
     refusal = _bounded_load(directory, seconds=30.0, megabytes=256)
@@ -737,17 +746,7 @@ def test_loading_time_is_linear_in_the_node_count(small_saved, tmp_path):
 
     def timed(count):
         directory = fresh_copy(small_saved[0], pathlib.Path(tempfile.mkdtemp(dir=tmp_path)))
-
-        def pad(program):
-            graph = program["functions"]["small"]["signatures"][0]["graph"]
-            source = graph["inputs"][0]["id"]
-            graph["nodes"] += [
-                {"op": "negative", "inputs": [source], "params": {},
-                 "outputs": [{"id": f"x{i}", "aval": "f32[2,4]"}]}
-                for i in range(count)
-            ]  # fmt: skip
-
-        tamper(directory, pad)
+        tamper(directory, lambda program: _pad_with_nodes(program, count))
         start = time.perf_counter()
         tj.saved.load(directory)
         return time.perf_counter() - start
@@ -769,3 +768,29 @@ def test_a_loaded_function_wraps_run_time_failures(small_saved, tmp_path):
     with pytest.raises(tj.errors.ExecutionError, match=r"small\(x: f32\[2,4\]\) failed at run "
                        "time: RuntimeError: INTERNAL: the device went away"):  # fmt: skip
         loaded.small(x)
+
+
+@pytest.mark.parametrize("how", ["wrong_dtype", "raises"])
+def test_graph_whose_lowering_disagrees_with_its_declared_types_is_refused(
+    small_saved, monkeypatch, how
+):
+    """The last line of defence: a program whose every node passes inference but whose lowering
+    computes other types (or fails) is refused at load time, not at its first call. The lowering
+    is made to disagree here, as an op implementation that does not match its inference would."""
+    load_module = sys.modules["tracejit.saved.load"]  # (tj.saved.load is the function)
+    real = load_module.graph_to_function
+
+    def disagreeing(graph):
+        fn, const_args = real(graph)
+
+        def wrong(*args):
+            if how == "raises":
+                raise TypeError("an implementation rejected its inputs")
+            return jax.tree_util.tree_map(lambda a: a.astype(jnp.float16), fn(*args))
+
+        return wrong, const_args
+
+    monkeypatch.setattr(load_module, "graph_to_function", disagreeing)
+    expected = "but computes float16" if how == "wrong_dtype" else "does not type-check"
+    with pytest.raises(FormatError, match=expected):
+        tj.saved.load(small_saved[0])

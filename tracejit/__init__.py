@@ -143,9 +143,73 @@ from tracejit.ops.elementwise_math import (
     sinh,
     tan,
     trunc,
+    # (and the rest of the standard's elementwise functions)
+    atan2,
+    conj,
+    copysign,
+    hypot,
+    imag,
+    logaddexp,
+    logical_xor,
+    nextafter,
+    positive,
+    pow,
+    real,
+    reciprocal,
+    remainder,
+    round,
 )
+from tracejit.ops.creation import empty, empty_like, linspace, meshgrid  # noqa: E402
+from tracejit.eager.tensor import asarray, from_dlpack  # noqa: E402
+from tracejit.types import can_cast, finfo, iinfo, isdtype, result_type  # noqa: E402
 
 __version__ = "0.1.0"
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402
+from tracejit.ops.shape_query import rank, shape, size  # noqa: E402
+
+# Array API standard (2024.12) main namespace: manipulation, statistics, sorting/searching,
+# linear algebra and set functions (issue 12).
+from tracejit.ops.manipulation import (  # noqa: E402
+    broadcast_arrays,
+    concat,
+    flip,
+    matrix_transpose,
+    moveaxis,
+    permute_dims,
+    repeat,
+    roll,
+    tile,
+    tril,
+    triu,
+    unstack,
+)
+from tracejit.ops.statistics import (  # noqa: E402
+    count_nonzero,
+    cumulative_prod,
+    cumulative_sum,
+    diff,
+    std,
+    var,
+)
+from tracejit.ops.sorting import (  # noqa: E402
+    argsort,
+    nonzero,
+    searchsorted,
+    sort,
+    take_along_axis,
+)
+from tracejit.ops.contraction import tensordot, vecdot  # noqa: E402
+from tracejit.ops.sets import (  # noqa: E402
+    unique_all,
+    unique_counts,
+    unique_inverse,
+    unique_values,
+)
+
+# HTML compile reports (issue 18)
+from tracejit.report import report, report_html  # noqa: E402
+
+# jax functions as tracejit ops (issue 15)
+from tracejit.ops.jax_call import jax_function  # noqa: E402

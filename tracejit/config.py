@@ -39,8 +39,10 @@ class _Config:
         self.fold_limit = 1 << 16  # elements: larger results are not constant-folded
         self.unsafe_rewrites = False
         self.dump_dir: str | None = os.environ.get("TRACEJIT_DUMP_IR") or None
+        self.report_dir: str | None = os.environ.get("TRACEJIT_REPORT") or None
         self.retrace_warning = "warn"
         self.full_traceback = _env_flag("TRACEJIT_FULL_TRACEBACK")
+        self.debug_checks = _env_flag("TRACEJIT_DEBUG")
         self.log: frozenset[str] = frozenset()
         # Read by the cached-call hot path: one attribute, so it is a plain bool.
         self.log_cache = False
@@ -95,6 +97,18 @@ def dump_ir(directory: str | None) -> None:
 
 def dump_directory() -> str | None:
     return _config.dump_dir
+
+
+def write_reports(directory: str | None) -> None:
+    """After every trace, write the function's HTML compile report (``tj.report``) to
+    ``directory/<function>.html`` (None turns it off); the reports are written again at exit,
+    with the final call counts and compile times. The environment variable
+    ``TRACEJIT_REPORT=<dir>`` does the same."""
+    _config.report_dir = directory
+
+
+def report_directory() -> str | None:
+    return _config.report_dir
 
 
 def set_retrace_warning(mode: str) -> None:
@@ -165,6 +179,20 @@ def set_full_traceback(enabled: bool = True) -> None:
 def full_traceback() -> bool:
     """Whether ``set_full_traceback(True)`` (or ``TRACEJIT_FULL_TRACEBACK=1``) is in force."""
     return _config.full_traceback
+
+
+def set_debug_checks(enabled: bool = True) -> None:
+    """Verify every graph's IR invariants (SSA form, each node's avals against its op's
+    inference) after tracing and after every pass that changed it. Off by default, since a
+    verified tracer and passes keep them and the check costs about a third of tracing time; on
+    in tracejit's own test suite. The environment variable ``TRACEJIT_DEBUG=1`` does the same.
+    (Loading a saved function always verifies: its file is untrusted.)"""
+    _config.debug_checks = bool(enabled)
+
+
+def debug_checks() -> bool:
+    """Whether ``set_debug_checks(True)`` (or ``TRACEJIT_DEBUG=1``) is in force."""
+    return _config.debug_checks
 
 
 def _from_environment() -> None:

@@ -58,8 +58,22 @@ class IntegerOverflowError(TracejitError, OverflowError):
         super().__init__(_with_location(message, loc))
 
 
+class DtypeError(TracejitError, TypeError):
+    """A value has a dtype no jax array can hold (float128, object, strings, datetimes...)."""
+
+
+class DtypeWarning(UserWarning):
+    """A dtype was requested that the backend does not give now (float64 while jax's 64-bit mode
+    is off): the result has the 32-bit dtype instead."""
+
+
 class ShapeError(OpError):
     """Shapes of an op's inputs do not fit together."""
+
+
+class IndexOutOfRangeError(OpError, IndexError):
+    """An index is out of range for its axis (or there are more indices than axes); an
+    ``IndexError``, as numpy raises, so ``except IndexError`` works."""
 
 
 class OpTypeError(OpError, TypeError):
@@ -78,12 +92,22 @@ class TracerConversionError(TracejitError, TypeError):
         super().__init__(_with_location(message, loc))
 
 
-class EscapedTracerError(TracejitError):
-    """A symbolic tensor was used outside the trace that created it."""
+class SymbolicNumpyError(TracerConversionError, AttributeError):
+    """``.numpy()`` of a symbolic tensor. Also an ``AttributeError``: TF's graph tensors have no
+    ``.numpy`` at all, so TF code guards it with ``except AttributeError``."""
 
 
-class SignatureError(TracejitError, TypeError):
-    """Arguments do not match a function's ``input_signature`` or a concrete function's inputs."""
+class EscapedTracerError(TracejitError, TypeError):
+    """A symbolic tensor was used outside the trace that created it (a ``TypeError``, as TF
+    raises for a graph tensor leaking out of its function)."""
+
+
+class SignatureError(TracejitError, TypeError, ValueError):
+    """Arguments do not match a function's ``input_signature`` or a concrete function's inputs.
+
+    Both a ``TypeError`` (what TF 2.13+ raises: "Binding inputs to tf.function failed") and a
+    ``ValueError`` (what earlier TF 2 releases raised for an ``input_signature`` mismatch), so
+    either ``except`` keeps working."""
 
 
 def with_location(message: str, loc: SourceLoc | None) -> str:
@@ -101,7 +125,151 @@ class RetracingWarning(UserWarning):
 
 
 class ExecutionError(TracejitError, RuntimeError):
-    """jax or XLA failed while running a compiled function (after it was traced and lowered)."""
+    """jax or XLA failed while running a compiled function (after it was traced and lowered).
+
+    The base of the run-time error family below, which mirrors TF's ``tf.errors`` names (TF's
+    ``tf.errors.OpError`` base is this class: tracejit's ``OpError`` is the trace-time op error).
+    ``error_code`` is the status code, as in TF (2 = UNKNOWN when none is known).
+    """
+
+    error_code = 2
+
+    @property
+    def message(self) -> str:
+        """The error's text (TF's ``OpError.message``)."""
+        return str(self)
+
+
+class CancelledError(ExecutionError):
+    """The computation was cancelled (status CANCELLED)."""
+
+    error_code = 1
+
+
+class UnknownError(ExecutionError):
+    """Python code the compiled function called back into raised an exception with no closer
+    match, or XLA gave status UNKNOWN."""
+
+    error_code = 2
+
+
+class InvalidArgumentError(ExecutionError):
+    """An op got an argument it cannot take at run time (status INVALID_ARGUMENT), or a callback
+    raised ``ValueError``/``TypeError``, as TF maps them."""
+
+    error_code = 3
+
+
+class DeadlineExceededError(ExecutionError):
+    """A deadline expired before the computation finished (status DEADLINE_EXCEEDED)."""
+
+    error_code = 4
+
+
+class NotFoundError(ExecutionError):
+    """Something the computation needs was not found (status NOT_FOUND)."""
+
+    error_code = 5
+
+
+class AlreadyExistsError(ExecutionError):
+    """Something the computation creates already exists (status ALREADY_EXISTS)."""
+
+    error_code = 6
+
+
+class PermissionDeniedError(ExecutionError):
+    """The computation was not allowed to run (status PERMISSION_DENIED)."""
+
+    error_code = 7
+
+
+class UnauthenticatedError(ExecutionError):
+    """The request had no valid credentials (status UNAUTHENTICATED)."""
+
+    error_code = 16
+
+
+class ResourceExhaustedError(ExecutionError):
+    """Device memory (or another resource) ran out (status RESOURCE_EXHAUSTED), or a callback
+    raised ``MemoryError``."""
+
+    error_code = 8
+
+
+class FailedPreconditionError(ExecutionError):
+    """The system was not in a state the computation needs (status FAILED_PRECONDITION)."""
+
+    error_code = 9
+
+
+class AbortedError(ExecutionError):
+    """The computation was aborted (status ABORTED)."""
+
+    error_code = 10
+
+
+class OutOfRangeError(ExecutionError):
+    """A value was past the valid range (status OUT_OF_RANGE), or a callback raised
+    ``IndexError``/``StopIteration``."""
+
+    error_code = 11
+
+
+class UnimplementedError(ExecutionError):
+    """The backend does not implement an operation (status UNIMPLEMENTED), or a callback raised
+    ``NotImplementedError``."""
+
+    error_code = 12
+
+
+class InternalError(ExecutionError):
+    """XLA or the runtime hit an internal error (status INTERNAL)."""
+
+    error_code = 13
+
+
+class UnavailableError(ExecutionError):
+    """The device or service is unavailable (status UNAVAILABLE)."""
+
+    error_code = 14
+
+
+class DataLossError(ExecutionError):
+    """Unrecoverable data loss or corruption (status DATA_LOSS)."""
+
+    error_code = 15
+
+
+_BY_STATUS: dict[str, type[ExecutionError]] = {
+    "CANCELLED": CancelledError, "UNKNOWN": UnknownError,
+    "INVALID_ARGUMENT": InvalidArgumentError, "DEADLINE_EXCEEDED": DeadlineExceededError,
+    "NOT_FOUND": NotFoundError, "ALREADY_EXISTS": AlreadyExistsError,
+    "PERMISSION_DENIED": PermissionDeniedError, "UNAUTHENTICATED": UnauthenticatedError,
+    "RESOURCE_EXHAUSTED": ResourceExhaustedError, "FAILED_PRECONDITION": FailedPreconditionError,
+    "ABORTED": AbortedError, "OUT_OF_RANGE": OutOfRangeError,
+    "UNIMPLEMENTED": UnimplementedError, "INTERNAL": InternalError,
+    "UNAVAILABLE": UnavailableError, "DATA_LOSS": DataLossError,
+}  # fmt: skip
+# A Python exception raised inside a callback, as TF's py_func maps it to a status.
+_BY_PYTHON: dict[str, type[ExecutionError]] = {
+    "ValueError": InvalidArgumentError, "TypeError": InvalidArgumentError,
+    "IndexError": OutOfRangeError, "StopIteration": OutOfRangeError,
+    "MemoryError": ResourceExhaustedError, "NotImplementedError": UnimplementedError,
+}  # fmt: skip
+
+
+def execution_error_type(err: BaseException) -> type[ExecutionError]:
+    """The class of the family above for an error jax or XLA raised at run time: from the
+    Python exception a callback raised (the last line of the callback's traceback), else
+    from the XLA status code that starts the message (``INVALID_ARGUMENT: ...``)."""
+    text = str(err).strip()
+    if "callback" in text.lower():
+        last = text.rsplit("\n", 1)[-1]
+        name = last.split(":", 1)[0].strip().rsplit(".", 1)[-1]
+        if name.isidentifier() and (name.endswith(("Error", "Exception")) or name in _BY_PYTHON):
+            return _BY_PYTHON.get(name, UnknownError)
+    return _BY_STATUS.get(text.split(":", 1)[0].strip(), ExecutionError)
 
 
 class GraphvizNotFoundError(TracejitError, RuntimeError):

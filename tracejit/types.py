@@ -8,12 +8,15 @@ scalar and yields to the other operand's dtype in promotion, as in jax.numpy).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from tracejit.errors import DtypeError, DtypeWarning
 
 DType = np.dtype
 Shape = tuple[int | None, ...]
@@ -67,7 +70,28 @@ def short_name(dtype: DType) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _as_dtype_cached(spec: Any) -> DType:
-    return np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(spec)))
+    requested = np.dtype(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # result_type warns about float64 -> float32 itself
+        try:
+            jax.dtypes.result_type(requested)  # raises for dtypes no jax array can hold
+        except TypeError:
+            raise DtypeError(_unholdable(requested)) from None
+    return np.dtype(jax.dtypes.canonicalize_dtype(requested))
+
+
+def _unholdable(dtype: np.dtype) -> str:
+    if dtype.kind in "fc":
+        wider = "float64" if dtype.kind == "f" else "complex128"
+        fix = f"convert it first, e.g. .astype(np.{wider})"
+    elif dtype.kind in "OUSV":
+        fix = "tensors hold numbers only: encode strings or objects as numbers first"
+    else:
+        fix = "convert it to a numeric dtype first"
+    return (
+        f"dtype {dtype} cannot be held by a tensor (jax arrays hold bool, integers, floats up to "
+        f"float64 and complex up to complex128, plus bfloat16 and the float8 types); {fix}"
+    )
 
 
 def as_dtype(spec: Any) -> DType:
@@ -80,7 +104,34 @@ def as_dtype(spec: Any) -> DType:
     try:
         return _as_dtype_cached(spec)
     except TypeError as err:  # unhashable or not a dtype at all
+        if isinstance(err, DtypeError):
+            raise
         raise TypeError(f"expected a dtype such as 'float32' or tj.int32, got {spec!r}") from err
+
+
+def requested_dtype(spec: Any, where: str) -> DType:
+    """``as_dtype`` for a dtype the *user* asked for (``dtype=`` of ``where``): when jax gives a
+    narrower one (float64 while 64-bit mode is off), warn once per call site, as jax does."""
+    dtype = as_dtype(spec)
+    if _narrowed(spec):
+        from tracejit.ir.source import user_stacklevel  # (it imports tracejit: not at load)
+
+        warnings.warn(
+            f"{where}: dtype {np.dtype(spec)} was requested, but jax's 64-bit mode is off, so "
+            f"the result is {dtype}. To get {np.dtype(spec)}, enable 64-bit mode at startup with "
+            'jax.config.update("jax_enable_x64", True) (or JAX_ENABLE_X64=1); to silence this, '
+            f"request {dtype}.",
+            DtypeWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return dtype
+
+
+@functools.lru_cache(maxsize=256)
+def _narrowed(spec: Any) -> bool:
+    if any(spec is kind for kind in (bool, int, float, complex)):  # "the default", as in jax
+        return False
+    return np.dtype(spec) != as_dtype(spec)
 
 
 def is_floating(dtype: DType) -> bool:
@@ -261,3 +312,64 @@ class TensorSpec:
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name else ""
         return f"TensorSpec(shape={self.shape}, dtype={self.dtype}{name})"
+
+
+# The array API's data type functions -------------------------------------------------------------
+def _dtype_of(x: Any) -> Any:
+    """A dtype, or the dtype of a tensor/array (what the standard's dtype functions accept)."""
+    dtype = getattr(x, "dtype", None)
+    return as_dtype(x if dtype is None else dtype)
+
+
+def can_cast(from_: Any, to: Any, /) -> bool:
+    """Whether the standard's promotion rules allow casting ``from_`` (a dtype or tensor) to
+    ``to`` implicitly, as ``jax.numpy.can_cast``.
+
+    >>> can_cast(int32, float32), can_cast(float32, int32)
+    (False, False)
+    """
+    return bool(jnp.can_cast(_dtype_of(from_), as_dtype(to)))
+
+
+def finfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name
+    """Machine limits of a floating dtype (``bits``, ``eps``, ``max``, ``min``,
+    ``smallest_normal``, ``dtype``), as ``jax.numpy.finfo``.
+
+    >>> float(finfo(float32).eps)
+    1.1920928955078125e-07
+    """
+    return jnp.finfo(_dtype_of(type))
+
+
+def iinfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name
+    """Limits of an integer dtype (``bits``, ``max``, ``min``, ``dtype``).
+
+    >>> iinfo(int32).max
+    2147483647
+    """
+    return jnp.iinfo(_dtype_of(type))
+
+
+def isdtype(dtype: Any, kind: Any) -> bool:
+    """Whether ``dtype`` is of ``kind``: a dtype, a kind name (``"bool"``, ``"signed integer"``,
+    ``"unsigned integer"``, ``"integral"``, ``"real floating"``, ``"complex floating"``,
+    ``"numeric"``) or a tuple of them.
+
+    >>> isdtype(float32, "real floating"), isdtype(int32, ("bool", "integral"))
+    (True, True)
+    """
+    return bool(jnp.isdtype(as_dtype(dtype), kind))
+
+
+def result_type(*arrays_and_dtypes: Any) -> Any:
+    """The dtype the standard's (and jax.numpy's) promotion gives for these tensors, dtypes and
+    Python scalars (weakly typed, as in jax).
+
+    >>> result_type(int32, float32), result_type(float32, 2.0)
+    (dtype('float32'), dtype('float32'))
+    """
+    if not arrays_and_dtypes:
+        raise TypeError("result_type needs at least one array or dtype")
+    items = [x if isinstance(x, (bool, int, float, complex)) else _dtype_of(x)
+             for x in arrays_and_dtypes]  # fmt: skip
+    return np.dtype(jnp.result_type(*items))

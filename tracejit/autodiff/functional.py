@@ -1,5 +1,5 @@
-"""Functional gradients (``tj.grad``, ``tj.value_and_grad``) and ``tj.custom_gradient``, all
-built on GradientTape."""
+"""Functional gradients (``tj.grad``, ``tj.value_and_grad``), built on GradientTape; and
+``tj.custom_gradient`` (defined in ``tracejit.autodiff.custom_gradient``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from typing import Any
 
 import jax
 
+from tracejit.autodiff.custom_gradient import custom_gradient
 from tracejit.autodiff.tape import GradientError, GradientTape
-from tracejit.eager.tensor import Tensor, constant, wrap
+from tracejit.eager.tensor import constant
 from tracejit.eager.variable import Variable
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.tracing import context
-from tracejit.tracing.tracer import Tracer
 
 
 def _as_tensor_tree(tree: Any) -> Any:
@@ -78,56 +77,4 @@ def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[.
     return wrapper
 
 
-def _fresh(x: Any) -> Any:
-    if isinstance(x, Tensor):
-        return wrap(x._value)
-    if isinstance(x, Tracer):
-        return Tracer(x.value, x.builder)
-    return x
-
-
-def custom_gradient(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate ``fn(*xs) -> (y, grad_fn)`` whose ``grad_fn(dy)`` returns the gradients of the
-    inputs (one, or a tuple of one per input): tapes use it instead of differentiating
-    ``fn``'s body.
-
-    >>> import tracejit as tj
-    >>> @tj.custom_gradient
-    ... def clipped_identity(x):
-    ...     return x, lambda dy: tj.clip(dy, -1.0, 1.0)
-    >>> x = tj.constant(2.0)
-    >>> with tj.GradientTape() as tape:
-    ...     tape.watch(x)
-    ...     y = clipped_identity(x) * 10.0
-    >>> float(tape.gradient(y, x))
-    1.0
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> Any:
-        tapes = context.state.tapes
-        context.state.tapes = ()  # the body is not recorded: grad_fn replaces it
-        try:
-            output, grad_fn = fn(*args)
-        finally:
-            context.state.tapes = tapes
-        # Fresh tensor objects for the outputs, so an output that *is* an input (an identity)
-        # still gets its own tape identity and only grad_fn's rule reaches the input.
-        output = jax.tree_util.tree_map(_fresh, output)
-        outputs = jax.tree_util.tree_leaves(output)
-
-        def vjp(cts: tuple[Any, ...]) -> Sequence[Any]:
-            grads = grad_fn(*cts)
-            grads = grads if isinstance(grads, (tuple, list)) else (grads,)
-            if len(grads) != len(args):
-                raise GradientError(
-                    f"the gradient function of {fn.__name__} returned {len(grads)} gradients "
-                    f"for {len(args)} inputs"
-                )
-            return grads
-
-        for tape in tapes:
-            tape.record(args, outputs, vjp)
-        return output
-
-    return wrapper
+__all__ = ["custom_gradient", "grad", "value_and_grad"]

@@ -30,6 +30,10 @@ class GradientError(TracejitError):
     """A gradient was asked for in a way that cannot work (tape reused, non-scalar...)."""
 
 
+class TapeUsedError(GradientError, RuntimeError):
+    """``gradient()`` called again on a non-persistent tape (a ``RuntimeError``, as in TF)."""
+
+
 def differentiable_dtype(x: Any) -> bool:
     dtype = getattr(x, "dtype", None)
     return dtype is not None and bool(jnp.issubdtype(dtype, jnp.inexact))
@@ -155,7 +159,7 @@ class GradientTape:
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError("unconnected_gradients must be 'none' or 'zero'")
         if self._used and not self.persistent:
-            raise GradientError(
+            raise TapeUsedError(
                 "gradient() was already called on this non-persistent GradientTape; create it "
                 "with tj.GradientTape(persistent=True) to compute several gradients"
             )
@@ -198,6 +202,8 @@ def op_vjp(
     """Apply the op's registered VJP rule: ``vjp(ct, *primals, out=out, **params)``."""
     if op.vjp is None:
         raise GradientError(f"op '{op.name}' has no gradient rule (VJP) yet")
+    if op.multiple_results and op.none_cotangents:
+        return op.vjp(cts, *args, out=outputs, **params)
     if op.multiple_results:
         from tracejit.ops.creation import zeros_like
 

@@ -188,6 +188,9 @@ def converted_call(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None)
     kwargs = kwargs or {}
     if f is builtins.range:
         return tensor_range(*args, **kwargs)
+    converted_variant = getattr(f, "__tj_autograph__", None)
+    if converted_variant is not None:  # a library wrapper of user code (tj.custom_gradient)
+        return converted_variant()(*args, **kwargs)
     if isinstance(f, types.FunctionType):
         return convert(f)(*args, **kwargs)
     if isinstance(f, types.MethodType):

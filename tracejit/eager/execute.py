@@ -15,7 +15,14 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor, wrap
 from tracejit.eager.variable import Variable
-from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracejitError, trimmed
+from tracejit.errors import (
+    DtypeError,
+    EscapedTracerError,
+    OpError,
+    OpTypeError,
+    TracejitError,
+    trimmed,
+)
 from tracejit.ir.source import user_location
 from tracejit.ops.registry import OpDef
 from tracejit.tracing import context
@@ -85,7 +92,13 @@ def _default_int() -> Any:
 def _convert(op: OpDef, position: int, arg: Any) -> Any:
     if isinstance(arg, (Tensor, Variable)):
         return arg._value
-    if isinstance(arg, (jax.Array, np.ndarray, np.generic)):
+    if isinstance(arg, jax.Array):
+        return arg
+    if isinstance(arg, (np.ndarray, np.generic)):
+        try:
+            as_dtype(arg.dtype)  # raises for float128, object, strings...: no jax array holds them
+        except DtypeError as err:
+            raise OpTypeError(op.name, f"argument {position}: {err}", user_location()) from None
         return arg
     if isinstance(arg, (list, tuple)):
         try:

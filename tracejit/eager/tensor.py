@@ -8,9 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tracejit.errors import DtypeError
 from tracejit.ops import registry
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array
+from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array, requested_dtype
 
 
 class Tensor(TensorMethods):
@@ -65,6 +66,16 @@ class Tensor(TensorMethods):
     def __float__(self) -> float:
         return float(self._value)
 
+    def __complex__(self) -> complex:
+        return complex(self._value)
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """DLPack export (zero-copy where the consumer allows), from the underlying jax array."""
+        return self._value.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self._value.__dlpack_device__()
+
     def __int__(self) -> int:
         return int(self._value)
 
@@ -107,6 +118,7 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
     >>> tj.constant([1, 2], dtype="float32").numpy()
     array([1., 2.], dtype=float32)
     """
+    wanted = None if dtype is None else requested_dtype(dtype, "tj.constant")
     if isinstance(value, Tensor):
         array = value._value
     elif isinstance(value, jax.Array):
@@ -121,14 +133,18 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
             host = np.asarray(value)
         else:  # Python data: floats become float32, ints must fit (as in TF and jax)
             host = array_of_python(value, dtype)
-        if host is None or host.dtype == object:
+        if host is None or (host.dtype == object and not isinstance(value, np.ndarray)):
             raise TypeError(
                 f"tj.constant cannot make a tensor from {type(value).__name__}: {value!r:.80}"
             )
+        try:  # a numpy float128, object, string... array: no jax array holds it
+            held = as_dtype(host.dtype)
+        except DtypeError as err:
+            raise DtypeError(f"tj.constant: the value {value!r:.60}: {err}") from None
         # Straight to the requested dtype: through the default int first, 2**31 would wrap.
-        array = jnp.asarray(host, dtype=as_dtype(host.dtype if dtype is None else dtype))
-    if dtype is not None:
-        array = array.astype(as_dtype(dtype))
+        array = jnp.asarray(host, dtype=held if wanted is None else wanted)
+    if wanted is not None:
+        array = array.astype(wanted)
     elif getattr(array, "weak_type", False):
         array = jnp.asarray(array, dtype=array.dtype)  # a constant has a definite dtype
     return wrap(array)
@@ -144,6 +160,55 @@ def convert_to_tensor(value: Any, dtype: Any = None) -> Any:
 
         return cast(value, dtype)
     return constant(value, dtype)
+
+
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None) -> Any:
+    """The array API's ``asarray``: a tensor of ``obj`` (a tensor, Variable, jax or numpy array,
+    Python scalar or nested sequence, or an object with ``__dlpack__``), converted to ``dtype``
+    when given. Tensors are immutable, so one that already has the dtype is returned as it is
+    (``copy=True`` changes nothing observable); a Variable gives a snapshot of its value.
+    ``copy=False`` raises ``ValueError`` when a conversion would be needed, as the standard says.
+
+    >>> import tracejit as tj
+    >>> tj.asarray([1, 2], dtype=tj.float32).numpy()
+    array([1., 2.], dtype=float32)
+    """
+    from tracejit.eager.variable import Variable  # (variables are built on tensors)
+
+    if device is not None and device != jax.devices()[0]:
+        raise ValueError(f"asarray: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if isinstance(obj, Variable):
+        obj = obj.value()
+    if isinstance(obj, TensorMethods):  # a tensor, eager or symbolic
+        if dtype is None or obj.dtype == requested_dtype(dtype, "tj.asarray"):
+            return obj
+        if copy is False:
+            raise ValueError(f"asarray: copy=False, but {obj.dtype} -> {dtype} needs a copy")
+        from tracejit.ops.elementwise import cast
+
+        return cast(obj, dtype)
+    if copy is False and not isinstance(obj, jax.Array):
+        raise ValueError(
+            f"asarray: copy=False, but a {type(obj).__name__} must be copied into a tensor"
+        )
+    if hasattr(obj, "__dlpack__") and not isinstance(obj, (np.ndarray, jax.Array)):
+        obj = jax.dlpack.from_dlpack(obj)
+    return constant(obj, dtype)
+
+
+def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> Tensor:
+    """A tensor sharing the memory of ``x``, any object with ``__dlpack__`` (a numpy array, a
+    torch tensor, another tracejit tensor), through jax's DLPack support.
+
+    >>> import numpy as np, tracejit as tj
+    >>> tj.from_dlpack(np.arange(3.0, dtype=np.float32)).numpy()
+    array([0., 1., 2.], dtype=float32)
+    """
+    if device is not None and device != jax.devices()[0]:
+        raise ValueError(f"from_dlpack: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if isinstance(x, Tensor):
+        return x
+    return wrap(jax.dlpack.from_dlpack(x, copy=copy))
 
 
 registry.to_tensor = constant  # bind converts plain-data operands with it before tapes record

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.eager.tensor import Tensor, constant, wrap
-from tracejit.errors import OpError, TracejitError
+from tracejit.errors import OpError, SymbolicNumpyError, TracejitError
 from tracejit.ir.source import user_location
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
@@ -56,8 +56,10 @@ def name_scope(name: str) -> Iterator[str]:
 _serials = itertools.count()  # creation order: the order compiled calls take variable locks
 
 
-class VariableCreationError(TracejitError):
-    """A variable was created where the rules do not allow it (a retrace of a tj.function)."""
+class VariableCreationError(TracejitError, ValueError):
+    """A variable was created where the rules do not allow it (a retrace of a tj.function).
+
+    A ``ValueError``, the builtin TF raises for the same mistake."""
 
 
 class Variable(TensorMethods):
@@ -131,6 +133,13 @@ class Variable(TensorMethods):
     read_value = value
 
     def numpy(self) -> np.ndarray:
+        if context.state.builder is not None:  # it would bake the trace-time value in, silently
+            raise SymbolicNumpyError(
+                f".numpy() of the variable '{self.name}' inside a tj.function",
+                "Use the variable itself (v, v.value()) in ops, so each call reads its value "
+                "then; or call .numpy() outside the function.",
+                user_location(),
+            )
         return np.asarray(self._value)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

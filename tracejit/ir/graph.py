@@ -138,6 +138,20 @@ class Graph:
     def __repr__(self) -> str:
         return f"<tracejit Graph {self.name}: {len(self.nodes)} nodes>"
 
+    def get_operations(self) -> list[Node]:
+        """The top-level nodes, in order (TF's ``Graph.get_operations``; nested bodies are
+        params of their control-flow node, as TF keeps them in function definitions)."""
+        return list(self.nodes)
+
+    def node_count(self, nested: bool = True) -> int:
+        """How many nodes the graph holds, by default counting those of nested bodies too
+        (a loop unrolled by Python grows this; a ``while_loop`` node does not)."""
+        count = len(self.nodes)
+        if nested:
+            for node in self.nodes:
+                count += sum(body.node_count() for _, body in nested_graphs(node))
+        return count
+
     def updated_state(self) -> list[int]:
         """Indices of the state slots whose variable the graph assigns."""
         return [i for i, (a, b) in enumerate(zip(self.state, self.state_outputs)) if a is not b]

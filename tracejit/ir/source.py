@@ -46,6 +46,17 @@ def _is_library_file(filename: str) -> bool:
     )
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a ``warnings.warn`` issued by the caller point at the user's
+    line (the innermost frame outside tracejit and jax), so Python shows it once per call site."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and _is_library_file(frame.f_code.co_filename):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def user_location(skip: int = 1) -> SourceLoc | None:
     """The innermost frame of the call stack that is not inside tracejit or jax."""
     frame = sys._getframe(skip)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit.errors import TracejitError
-from tracejit.ir.graph import Graph, Value, nested_graphs
-from tracejit.ir.printer import format_node
+from tracejit.ir.graph import Graph, Node, Value, nested_graphs
+from tracejit.ir.printer import format_node, scalar_literals
 from tracejit.types import AVal
 
 
@@ -35,9 +35,13 @@ def verify(graph: Graph) -> None:
     with each op's inference rule."""
     defined: set[Value] = set()
 
-    def define(value: Value, where: str) -> None:
+    def quote(node: Node) -> str:  # as the printed graph shows it (only for error messages)
+        return format_node(node, literals=scalar_literals(graph))
+
+    def define(value: Value, where: str | Node) -> None:
         if value in defined:
-            raise IRVerificationError(f"graph {graph.name}: %{value.id} defined twice ({where})")
+            place = where if isinstance(where, str) else quote(where)
+            raise IRVerificationError(f"graph {graph.name}: %{value.id} defined twice ({place})")
         defined.add(value)
 
     for value in graph.inputs:
@@ -52,23 +56,23 @@ def verify(graph: Graph) -> None:
                 f"but holds an array of shape {tuple(np.shape(array))}"
             )
     for node in graph.nodes:
-        text = format_node(node)
         for value in node.inputs:
             if value not in defined:
                 raise IRVerificationError(
-                    f"graph {graph.name}: `{text}` uses %{value.id} before it is defined"
+                    f"graph {graph.name}: `{quote(node)}` uses %{value.id} before it is defined"
                 )
         for _, sub in nested_graphs(node):
             verify(sub)
         inferred = node.op.infer_outputs(tuple(v.aval for v in node.inputs), node.params)
         if len(inferred) != len(node.outputs):
             raise IRVerificationError(
-                f"graph {graph.name}: `{text}` has {len(node.outputs)} outputs, "
+                f"graph {graph.name}: `{quote(node)}` has {len(node.outputs)} outputs, "
                 f"inference gives {len(inferred)}"
             )
         for out, aval in zip(node.outputs, inferred):
-            _check_aval(graph, f"`{text}`", out.aval, aval)
-            define(out, text)
+            if out.aval != aval:  # (formatted only for the error message)
+                _check_aval(graph, f"`{quote(node)}`", out.aval, aval)
+            define(out, node)
     for value in graph.outputs:
         if value not in defined:
             raise IRVerificationError(f"graph {graph.name}: output %{value.id} is never defined")

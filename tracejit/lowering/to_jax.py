@@ -18,7 +18,7 @@ import numpy as np
 
 from tracejit.errors import OpError
 from tracejit.ir.graph import Graph, Node, Value, evaluate, live_nodes
-from tracejit.ir.printer import format_node
+from tracejit.ir.printer import format_node, scalar_literals
 
 
 def _inline_scalar(value: Value, array: Any) -> Any:
@@ -76,7 +76,7 @@ def _lowering_error(graph: Graph, node: Node, args: list[Any], err: Exception) -
     return OpError(
         node.op.name,
         f"failed at run time in {graph.name} on inputs of shapes {shapes}: {err}\n"
-        f"  IR: {format_node(node)}",
+        f"  IR: {format_node(node, literals=scalar_literals(graph))}",
         node.loc,
     )
 

@@ -26,7 +26,17 @@ from tracejit.ops.infer import normalize_axis, shape_text
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.shape import broadcast_to
 from tracejit.ops.tensor_methods import TensorMethods
-from tracejit.types import AVal, DType, as_dtype, bool_, complex64, float32, int32, is_integer
+from tracejit.types import (
+    AVal,
+    DType,
+    as_dtype,
+    bool_,
+    complex64,
+    float32,
+    int32,
+    is_integer,
+    requested_dtype,
+)
 
 Scalar = bool | int | float | complex
 _CREATION = {"differentiable": False, "foldable": False}
@@ -86,7 +96,20 @@ def _one_hot(indices: Any, *, depth: int, dtype: DType, axis: int) -> Any:
     return jax.nn.one_hot(indices, depth, dtype=dtype, axis=axis)
 
 
+def _infer_linspace(
+    *, start: Scalar, stop: Scalar, num: int, endpoint: bool, dtype: DType
+) -> AVal:
+    if num < 0:
+        raise OpError("linspace", f"num must be non-negative, got {num}")
+    return AVal((num,), dtype, False)
+
+
+def _linspace(*, start: Scalar, stop: Scalar, num: int, endpoint: bool, dtype: DType) -> Any:
+    return jnp.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
+
+
 FULL = defop("full", _infer_full, _full, **_CREATION)
+LINSPACE = defop("linspace", _infer_linspace, _linspace, **_CREATION)
 ARANGE = defop("arange", _infer_arange, _arange, **_CREATION)
 EYE = defop("eye", _infer_eye, _eye, **_CREATION)
 FULL_LIKE = defop("full_like", _infer_full_like, _full_like, **_CREATION)
@@ -98,9 +121,25 @@ def _shape(op: str, shape: int | Sequence[int]) -> tuple[int, ...]:
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         return tuple(operator.index(d) for d in dims)
     except TypeError:
+        unknown = isinstance(shape, (tuple, list)) and any(d is None for d in shape)
+        hint = (
+            "; a dimension unknown while tracing (None in x.shape) is known at run time as "
+            "tj.shape(x)[i]: pass that, or use tj.ones_like(x) / tj.zeros_like(x)"
+            if unknown
+            else ""
+        )
         raise OpTypeError(
-            op, f"shape must be an int or a sequence of ints, got {shape!r:.60}"
+            op, f"shape must be an int or a sequence of ints, got {shape!r:.60}{hint}"
         ) from None
+
+
+def _with_symbolic_dims(op: str, shape: Any, fill_value: Any, dtype: DType) -> Any:
+    """The tensor for a shape holding ``tj.shape(x)[i]`` entries, or None for a plain shape."""
+    if not isinstance(shape, (tuple, list)) or all(type(d) is int for d in shape):
+        return None  # the common case, without an import
+    from tracejit.ops.shape_query import full_dims, has_symbolic_dim
+
+    return full_dims(op, shape, fill_value, dtype) if has_symbolic_dim(shape) else None
 
 
 def _number(op: str, value: Any) -> Scalar:
@@ -143,7 +182,10 @@ def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
     if not isinstance(fill_value, (bool, int, float, complex, np.generic)):
         value = fill_value if dtype is None else cast(fill_value, dtype)
         return broadcast_to(value, _shape("full", shape))
-    resolved = _default_dtype(fill_value) if dtype is None else as_dtype(dtype)
+    resolved = _default_dtype(fill_value) if dtype is None else requested_dtype(dtype, "tj.full")
+    dynamic = _with_symbolic_dims("full", shape, _number("full", fill_value), resolved)
+    if dynamic is not None:
+        return dynamic
     return bind(
         FULL, shape=_shape("full", shape), fill_value=_number("full", fill_value), dtype=resolved
     )
@@ -157,7 +199,11 @@ def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.zeros((2, 3)).shape
     (2, 3)
     """
-    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=as_dtype(dtype))
+    resolved = requested_dtype(dtype, "tj.zeros")
+    dynamic = _with_symbolic_dims("zeros", shape, 0, resolved)
+    if dynamic is not None:
+        return dynamic
+    return bind(FULL, shape=_shape("zeros", shape), fill_value=0, dtype=resolved)
 
 
 @locates_errors
@@ -168,7 +214,11 @@ def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
     >>> tj.ones(3, dtype="int32").numpy()
     array([1, 1, 1], dtype=int32)
     """
-    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=as_dtype(dtype))
+    resolved = requested_dtype(dtype, "tj.ones")
+    dynamic = _with_symbolic_dims("ones", shape, 1, resolved)
+    if dynamic is not None:
+        return dynamic
+    return bind(FULL, shape=_shape("ones", shape), fill_value=1, dtype=resolved)
 
 
 @locates_errors
@@ -185,7 +235,13 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> An
     bounds = tuple(_number("arange", v) for v in (start, stop, step))
     if dtype is None:
         dtype = float32 if any(isinstance(v, float) for v in bounds) else int32
-    return bind(ARANGE, start=bounds[0], stop=bounds[1], step=bounds[2], dtype=as_dtype(dtype))
+    return bind(
+        ARANGE,
+        start=bounds[0],
+        stop=bounds[1],
+        step=bounds[2],
+        dtype=requested_dtype(dtype, "tj.arange"),
+    )
 
 
 @locates_errors
@@ -199,7 +255,7 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = "float32") -> Any
     """
     n = operator.index(N)
     m = n if M is None else operator.index(M)
-    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=as_dtype(dtype))
+    return bind(EYE, n=n, m=m, k=operator.index(k), dtype=requested_dtype(dtype, "tj.eye"))
 
 
 @locates_errors
@@ -211,7 +267,9 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
     >>> tj.full_like(tj.constant([1.0, 2.0]), 5).numpy()
     array([5., 5.], dtype=float32)
     """
-    resolved = arg_aval("full_like", x).dtype if dtype is None else as_dtype(dtype)
+    resolved = (
+        arg_aval("full_like", x).dtype if dtype is None else requested_dtype(dtype, "tj.full_like")
+    )
     return bind(FULL_LIKE, x, fill_value=_number("full_like", fill_value), dtype=resolved)
 
 
@@ -243,4 +301,88 @@ def one_hot(indices: Any, depth: int, dtype: Any = "float32", axis: int = -1) ->
     if depth < 0:
         raise OpError("one_hot", f"depth must be non-negative, got {depth}")
     axis = normalize_axis("one_hot", axis, ndim + 1)
-    return bind(ONE_HOT, indices, depth=depth, dtype=as_dtype(dtype), axis=axis)
+    return bind(
+        ONE_HOT, indices, depth=depth, dtype=requested_dtype(dtype, "tj.one_hot"), axis=axis
+    )
+
+
+@locates_errors
+def linspace(
+    start: Any,
+    stop: Any,
+    /,
+    num: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    endpoint: bool = True,
+) -> Any:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included unless
+    ``endpoint=False``); float32 unless ``dtype`` says otherwise (complex bounds give complex64).
+
+    >>> import tracejit as tj
+    >>> tj.linspace(0.0, 1.0, 5).numpy()
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ], dtype=float32)
+    """
+    _no_device("linspace", device)
+    bounds = (_number("linspace", start), _number("linspace", stop))
+    if dtype is None:
+        dtype = complex64 if any(isinstance(b, complex) for b in bounds) else float32
+    return bind(
+        LINSPACE,
+        start=bounds[0],
+        stop=bounds[1],
+        num=operator.index(num),
+        endpoint=bool(endpoint),
+        dtype=requested_dtype(dtype, "tj.linspace"),
+    )
+
+
+def empty(shape: int | Sequence[int], *, dtype: Any = "float32", device: Any = None) -> Any:
+    """A tensor of ``shape`` whose contents the standard leaves unspecified: here zeros (XLA
+    arrays are immutable, so there is nothing to gain from leaving them uninitialized)."""
+    _no_device("empty", device)
+    return zeros(shape, dtype)
+
+
+def empty_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
+    """Like ``empty``, shaped like ``x`` (zeros, of ``x``'s dtype unless ``dtype`` is given)."""
+    _no_device("empty_like", device)
+    return zeros_like(x, dtype)
+
+
+def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
+    """Coordinate tensors from 1-D tensors: each result has one axis per input. ``"xy"``
+    (Cartesian, the default) swaps the first two axes of the result; ``"ij"`` (matrix) does not.
+
+    >>> import tracejit as tj
+    >>> xs, ys = tj.meshgrid(tj.arange(3), tj.arange(2))
+    >>> xs.shape, ys.numpy().tolist()
+    ((2, 3), [[0, 0, 0], [1, 1, 1]])
+    """
+    from tracejit.ops.shape import reshape
+
+    if indexing not in ("xy", "ij"):
+        raise OpError("meshgrid", f"indexing must be 'xy' or 'ij', got {indexing!r}")
+    sizes = []
+    for i, a in enumerate(arrays):
+        aval = arg_aval("meshgrid", a)
+        if aval.ndim != 1:
+            raise OpError("meshgrid", f"argument {i} must be 1-D, got shape {aval.shape}")
+        sizes.append(aval.shape[0])
+    if indexing == "xy" and len(arrays) > 1:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    grids = []
+    for i, a in enumerate(arrays):
+        axis = (1 - i if i < 2 else i) if indexing == "xy" and len(arrays) > 1 else i
+        shape = [1] * len(arrays)
+        shape[axis] = -1
+        grids.append(broadcast_to(reshape(a, tuple(shape)), tuple(sizes)))
+    return grids
+
+
+def _no_device(op: str, device: Any) -> None:
+    """tracejit places tensors on jax's default device; the standard's ``device=`` may only
+    name that (or be None)."""
+    if device is not None and device != jax.devices()[0]:
+        raise OpError(op, f"device={device!r}: tracejit creates tensors on {jax.devices()[0]}")

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from tracejit.ops.infer import elementwise_infer
 from tracejit.ops.registry import bind, defop
-from tracejit.types import AVal, as_dtype, float32
+from tracejit.types import AVal, float32, requested_dtype
 
 
 def _ew(name: str, impl: Any, vjp: Any = None, **flags: Any):  # noqa: ANN202 - an OpDef
@@ -340,7 +340,7 @@ def cast(x: Any, dtype: Any) -> Any:
     >>> tj.cast(tj.constant([1.7, -1.7]), "int32").numpy()
     array([ 1, -1], dtype=int32)
     """
-    return bind(CAST, x, dtype=as_dtype(dtype))
+    return bind(CAST, x, dtype=requested_dtype(dtype, "tj.cast"))
 
 
 astype = cast

@@ -15,13 +15,18 @@ from typing import Any
 import jax.numpy as jnp
 
 from tracejit.ops.elementwise import (
+    MOD,
+    POWER,
     _ew,
     _unary,
+    _unb,
     add,
+    cast,
     divide,
     exp,
     multiply,
     negative,
+    sign,
     sqrt,
     square,
     subtract,
@@ -161,3 +166,123 @@ def isfinite(x: Any) -> Any:
 def signbit(x: Any) -> Any:
     """Elementwise test of the sign bit (True for negative values and ``-0.0``)."""
     return bind(SIGNBIT, x)
+
+
+# Binary functions, and the complex-number accessors ------------------------------------------
+def _atan2_vjp(ct: Any, y: Any, x: Any, *, out: Any) -> tuple[Any, ...]:
+    scale = divide(ct, add(square(x), square(y)))
+    return _unb(multiply(scale, x), y), _unb(negative(multiply(scale, y)), x)
+
+
+def _hypot_vjp(ct: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
+    scale = divide(ct, out)
+    return _unb(multiply(scale, x), x), _unb(multiply(scale, y), y)
+
+
+def _logaddexp_vjp(ct: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
+    return (
+        _unb(multiply(ct, exp(subtract(x, out))), x),
+        _unb(multiply(ct, exp(subtract(y, out))), y),
+    )
+
+
+def _copysign_vjp(ct: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
+    # |x| carrying y's sign: d/dx = sign(x) * (+1 or -1 by y's sign bit); nothing flows to y.
+    return _unb(multiply(ct, multiply(sign(x), copysign(1.0, y))), x), None
+
+
+def _real_vjp(ct: Any, x: Any, *, out: Any) -> tuple[Any]:
+    return (cast(ct, x.dtype),)  # a complex input gets the cotangent as its real part
+
+
+def _imag_vjp(ct: Any, x: Any, *, out: Any) -> tuple[Any]:
+    if not jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return (multiply(ct, 0.0),)  # imag of a real number is 0 whatever it is
+    return (multiply(cast(ct, x.dtype), -1j),)  # jax's convention for complex cotangents
+
+
+ATAN2 = _ew("atan2", jnp.arctan2, _atan2_vjp)
+HYPOT = _ew("hypot", jnp.hypot, _hypot_vjp, commutative=True)
+LOGADDEXP = _ew("logaddexp", jnp.logaddexp, _logaddexp_vjp, commutative=True)
+COPYSIGN = _ew("copysign", jnp.copysign, _copysign_vjp)
+NEXTAFTER = _ew("nextafter", jnp.nextafter, differentiable=False)
+LOGICAL_XOR = _ew("logical_xor", jnp.logical_xor, differentiable=False, commutative=True)
+RECIPROCAL = _ew(
+    "reciprocal", jnp.reciprocal, _unary(lambda ct, x, out: negative(multiply(ct, square(out))))
+)
+POSITIVE = _ew("positive", jnp.positive, _unary(lambda ct, x, out: ct))
+ROUND = _ew("round", jnp.round, differentiable=False)  # half to even, as the standard says
+CONJ = _ew("conj", jnp.conj, _unary(lambda ct, x, out: conj(ct)))
+REAL = _ew("real", jnp.real, _real_vjp)
+IMAG = _ew("imag", jnp.imag, _imag_vjp)
+
+
+def atan2(x1: Any, x2: Any) -> Any:
+    """Elementwise angle of the point ``(x2, x1)`` (numpy's ``arctan2``), in ``[-pi, pi]``."""
+    return bind(ATAN2, x1, x2)
+
+
+def hypot(x1: Any, x2: Any) -> Any:
+    """Elementwise ``sqrt(x1**2 + x2**2)``, without overflow for large inputs."""
+    return bind(HYPOT, x1, x2)
+
+
+def logaddexp(x1: Any, x2: Any) -> Any:
+    """Elementwise ``log(exp(x1) + exp(x2))``, computed stably."""
+    return bind(LOGADDEXP, x1, x2)
+
+
+def copysign(x1: Any, x2: Any) -> Any:
+    """Elementwise ``|x1|`` with the sign of ``x2`` (its sign bit: ``-0.0`` counts as negative)."""
+    return bind(COPYSIGN, x1, x2)
+
+
+def nextafter(x1: Any, x2: Any) -> Any:
+    """Elementwise next representable value after ``x1`` in the direction of ``x2``."""
+    return bind(NEXTAFTER, x1, x2)
+
+
+def logical_xor(x1: Any, x2: Any) -> Any:
+    """Elementwise exclusive or of the truth values (a bool tensor)."""
+    return bind(LOGICAL_XOR, x1, x2)
+
+
+def reciprocal(x: Any) -> Any:
+    """Elementwise ``1 / x``."""
+    return bind(RECIPROCAL, x)
+
+
+def positive(x: Any) -> Any:
+    """Elementwise ``+x`` (the same values)."""
+    return bind(POSITIVE, x)
+
+
+def round(x: Any) -> Any:  # noqa: A001 - the standard's name
+    """Elementwise rounding to the nearest integer value, halves to even (``round(2.5) == 2``)."""
+    return bind(ROUND, x)
+
+
+def conj(x: Any) -> Any:
+    """Elementwise complex conjugate (real numbers are unchanged)."""
+    return bind(CONJ, x)
+
+
+def real(x: Any) -> Any:
+    """Elementwise real part (a float tensor: complex64 gives float32)."""
+    return bind(REAL, x)
+
+
+def imag(x: Any) -> Any:
+    """Elementwise imaginary part (a float tensor: complex64 gives float32)."""
+    return bind(IMAG, x)
+
+
+def pow(x1: Any, x2: Any) -> Any:  # noqa: A001 - the standard's name
+    """Elementwise ``x1 ** x2``: the standard's name for ``tj.power`` (the same op)."""
+    return bind(POWER, x1, x2)
+
+
+def remainder(x1: Any, x2: Any) -> Any:
+    """Elementwise remainder with the sign of the divisor: the standard's name for ``tj.mod``
+    (the same op)."""
+    return bind(MOD, x1, x2)

@@ -23,7 +23,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from tracejit.errors import OpError, OpTypeError, ShapeError
+from tracejit.errors import IndexOutOfRangeError, OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
 from tracejit.ops.infer import jax_dtype, normalize_axis, shape_text
 from tracejit.ops.like import cast_ct, takes_gradient
@@ -97,8 +97,8 @@ def _index_add_vjp(
 
 
 # slice -------------------------------------------------------------------------------------------
-def _index_error(x: AVal, message: str) -> OpError:
-    return OpError("slice", f"{message} (indexing a tensor of shape {shape_text(x.shape)})")
+def _index_error(x: AVal, message: str, kind: type[OpError] = OpError) -> OpError:
+    return kind("slice", f"{message} (indexing a tensor of shape {shape_text(x.shape)})")
 
 
 def _infer_slice(x: AVal, *, index: tuple[IndexEntry, ...]) -> AVal:
@@ -119,11 +119,17 @@ def _check_ints(x: AVal, index: Sequence[IndexEntry]) -> None:
     """Too many indices, or an int out of range of a known dim, is an error (jax would clamp)."""
     consumed = [entry for entry in index if entry[0] != "newaxis"]
     if len(consumed) > x.ndim:
-        raise _index_error(x, f"too many indices: {len(consumed)} given for rank {x.ndim}")
+        raise _index_error(
+            x, f"too many indices: {len(consumed)} given for rank {x.ndim}", IndexOutOfRangeError
+        )
     for axis, entry in enumerate(consumed):
         dim = x.shape[axis]
         if entry[0] == "int" and dim is not None and not -dim <= entry[1] < dim:
-            raise _index_error(x, f"index {entry[1]} is out of range for axis {axis} of size {dim}")
+            raise _index_error(
+                x,
+                f"index {entry[1]} is out of range for axis {axis} of size {dim}",
+                IndexOutOfRangeError,
+            )
 
 
 def _slice_size(x: AVal, entry: IndexEntry, dim: int | None) -> int | None:
@@ -348,7 +354,9 @@ def _expand_ellipsis(aval: AVal, entries: list[IndexEntry]) -> list[IndexEntry]:
         raise _index_error(aval, "an index can only have a single ellipsis ('...')")
     consumed = sum(entry[0] not in ("newaxis", "ellipsis") for entry in entries)
     if consumed > aval.ndim:
-        raise _index_error(aval, f"too many indices: {consumed} given for rank {aval.ndim}")
+        raise _index_error(
+            aval, f"too many indices: {consumed} given for rank {aval.ndim}", IndexOutOfRangeError
+        )
     if not ellipses:
         return entries
     at = ellipses[0]

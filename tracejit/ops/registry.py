@@ -47,6 +47,8 @@ class OpDef:
     random: bool = False
     subgraphs: bool = False
     multiple_results: bool = False
+    # The VJP of a multiple-result op gets None (not zeros) for outputs that got no cotangent.
+    none_cotangents: bool = False
     doc: str = ""
 
     def infer_outputs(self, avals: tuple[AVal, ...], params: Mapping[str, Any]) -> tuple[AVal, ...]:

@@ -48,6 +48,35 @@ class TensorMethods:
 
         return transpose(self)
 
+    @property
+    def mT(self) -> Any:  # noqa: N802 - the array API's name
+        from tracejit.ops.manipulation import matrix_transpose
+
+        return matrix_transpose(self)
+
+    def __array_namespace__(self, *, api_version: str | None = None) -> Any:
+        """The array API namespace of this tensor: the ``tracejit`` module itself, so code
+        written as ``xp = x.__array_namespace__()`` runs on tracejit tensors (eager or traced)."""
+        if api_version not in (None, "2024.12", "2023.12", "2022.12", "2021.12"):
+            raise ValueError(f"tracejit implements the 2024.12 array API, not {api_version!r}")
+        import tracejit
+
+        return tracejit
+
+    @property
+    def device(self) -> Any:
+        """The jax device tracejit places tensors on (jax's default device)."""
+        import jax
+
+        return jax.devices()[0]
+
+    def to_device(self, device: Any, /, *, stream: Any = None) -> Any:
+        """``self`` when ``device`` is the device it is on (tracejit uses one device per
+        process outside ``tj.distribute``); any other device is refused."""
+        if device != self.device:
+            raise ValueError(f"to_device({device!r}): tracejit tensors live on {self.device}")
+        return self
+
     # Arithmetic ------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Any:
         return ew.add(self, other)
@@ -181,6 +210,15 @@ class TensorMethods:
 
     def astype(self, dtype: Any) -> Any:
         return ew.cast(self, dtype)
+
+    def tolist(self) -> Any:
+        """The contents as (nested) Python lists of Python scalars, as numpy's ``tolist``.
+
+        >>> import tracejit as tj
+        >>> tj.constant([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [3, 4]]
+        """
+        return self.numpy().tolist()
 
     def transpose(self, *axes: Any) -> Any:
         from tracejit.ops.shape import transpose

@@ -183,3 +183,6 @@ class AdamW(Adam):
 
     def _decay(self, variable: Variable, lr: Any) -> None:
         variable.assign_sub(ew.multiply(ew.multiply(lr, self.weight_decay), variable))
+
+
+from tracejit.optim.optax_adapter import Optax, from_optax  # noqa: E402, F401 (issue 15)

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 
-from tracejit.ir.graph import Graph, Node, Params, Value
+import numpy as np
+
+from tracejit.ir.graph import Graph, Node, Params, Value, nested_graphs
 from tracejit.ops.fused import FUSED
 from tracejit.passes.dce import dce
 
@@ -127,13 +130,18 @@ def _rebuild(
         for v in node.inputs:
             if v in group_of_value and group_of_value[v] != (g if g in fusions else None):
                 outside_uses.add(v)
+    # Each body gets its own name, numbered in order (``f_fused_0``, ``f_fused_1``, ...) past
+    # the names the graph's nested graphs already use (fusing a graph fused before).
+    taken = {body.name for node in graph.nodes for _, body in nested_graphs(node)}
+    candidates = (f"{graph.name}_fused_{k}" for k in itertools.count())
+    names = (name for name in candidates if name not in taken)
     nodes: list[Node] = []
     for node in graph.nodes:
         g = group(node)
         if g not in fusions:
             nodes.append(node)
         elif node is fusions[g][-1]:
-            nodes.append(_fused_node(graph.name, fusions[g], outside_uses, scalars))
+            nodes.append(_fused_node(next(names), fusions[g], outside_uses, scalars))
     result = dataclasses.replace(graph, nodes=_stable_topological(nodes, graph))
     return dce(result)  # scalar constants moved into bodies may be unused outside now
 
@@ -165,13 +173,14 @@ def _stable_topological(nodes: list[Node], graph: Graph) -> tuple[Node, ...]:
 
 
 def _fused_node(
-    name: str, members: list[Node], outside_uses: set[Value], scalars: dict[Value, object]
+    name: str, members: list[Node], outside_uses: set[Value], scalars: dict[Value, np.ndarray]
 ) -> Node:
-    """The fused node of a group: operands are the values it reads from outside (scalar
-    constants move into the body, where passes and readers see their values)."""
+    """The fused node of a group, its body named ``name``: operands are the values it reads
+    from outside (scalar constants move into the body, where passes and readers see their
+    values)."""
     produced = {v for node in members for v in node.outputs}
     external: list[Value] = []
-    consts: dict[Value, object] = {}
+    consts: dict[Value, np.ndarray] = {}
     for node in members:
         for v in node.inputs:
             if v in scalars:
@@ -187,7 +196,7 @@ def _fused_node(
         for node in members
     )
     body = Graph(
-        f"{name}_fused",
+        name,
         tuple(arguments),
         tuple(consts.items()),
         body_nodes,

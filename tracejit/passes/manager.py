@@ -1,9 +1,9 @@
 """The pass manager: an ordered pipeline of named ``Graph -> Graph`` passes that shows its work.
 
 For each pass it records node counts before and after and the time taken, appends a stage to
-the graph's provenance header (``cse(-3)``), optimizes nested graphs too (through
-``map_subgraphs``), can verify the graph after every pass, and can dump the IR after every pass
-to text files (``tj.config.dump_ir(dir)`` or ``TRACEJIT_DUMP_IR=<dir>``).
+the graph's provenance header (``cse(-3)``, ``fuse(4 regions)``), optimizes nested graphs too
+(through ``map_subgraphs``), can verify the graph after every pass, and can dump the IR after
+every pass to text files (``tj.config.dump_ir(dir)`` or ``TRACEJIT_DUMP_IR=<dir>``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from tracejit import config
 from tracejit.ir.graph import Graph, nested_graphs
 from tracejit.ir.verify import verify
+from tracejit.ops.fused import FUSED
 from tracejit.passes.cse import cse
 from tracejit.passes.dce import dce
 from tracejit.passes.fold import fold
@@ -56,10 +57,12 @@ class PassRecord:
     nodes_before: int
     nodes_after: int
     seconds: float
+    regions: int = 0  # fused regions the pass made (net)
 
     def __str__(self) -> str:
         counts = f"{self.nodes_before} -> {self.nodes_after} nodes"
-        return f"{self.name}: {counts}, {self.seconds * 1e3:.2f} ms"
+        made = f", {_regions(self.regions)}" if self.regions else ""
+        return f"{self.name}: {counts}{made}, {self.seconds * 1e3:.2f} ms"
 
 
 class PassReport(list):  # type: ignore[type-arg]
@@ -68,10 +71,16 @@ class PassReport(list):  # type: ignore[type-arg]
     def __str__(self) -> str:
         lines = [f"{'pass':<16}{'nodes before':>14}{'nodes after':>13}{'ms':>10}"]
         for r in self:
+            made = f"  {_regions(r.regions)}" if r.regions else ""
             lines.append(
-                f"{r.name:<16}{r.nodes_before:>14}{r.nodes_after:>13}{r.seconds * 1e3:>10.2f}"
+                f"{r.name:<16}{r.nodes_before:>14}{r.nodes_after:>13}{r.seconds * 1e3:>10.2f}{made}"
             )
         return "\n".join(lines)
+
+
+def _regions(count: int, kind: str = "fused ") -> str:
+    """``4 fused regions``, ``1 fused region``, ``-1 fused region`` (a pass that unfused one)."""
+    return f"{count} {kind}region{'' if abs(count) == 1 else 's'}"
 
 
 def resolve(pipeline: bool | Sequence[str | Pass]) -> list[tuple[str, Pass]]:
@@ -94,38 +103,58 @@ def resolve(pipeline: bool | Sequence[str | Pass]) -> list[tuple[str, Pass]]:
 
 
 def count_nodes(graph: Graph) -> int:
-    """Nodes including those of nested graphs."""
+    """Nodes including those of nested graphs. A ``fused`` node is a wrapper around its body
+    (whose nodes count), not a node of its own: fusing nodes leaves the count as it was."""
     total = 0
     for node in graph.nodes:
-        total += 1 + sum(count_nodes(sub) for _, sub in nested_graphs(node))
+        total += (node.op is not FUSED) + sum(count_nodes(sub) for _, sub in nested_graphs(node))
     return total
+
+
+def count_regions(graph: Graph) -> int:
+    """``fused`` nodes, including those in nested graphs."""
+    total = 0
+    for node in graph.nodes:
+        total += (node.op is FUSED) + sum(count_regions(sub) for _, sub in nested_graphs(node))
+    return total
+
+
+def stage_label(name: str, delta: int, regions: int) -> str:
+    """The provenance entry of a pass that changed the graph: ``cse(-3)``, ``fuse(4 regions)``,
+    or the bare name when the node count stayed the same and no region was made."""
+    notes = ([f"{delta:+d}"] if delta else []) + ([_regions(regions, "")] if regions else [])
+    return f"{name}({', '.join(notes)})" if notes else name
 
 
 def run_pipeline(
     graph: Graph,
     passes: list[tuple[str, Pass]],
     *,
-    check: bool = True,
+    check: bool | None = None,
     dump_name: str | None = None,
 ) -> tuple[Graph, PassReport]:
-    """Run ``passes`` in order; return the optimized graph and what each pass did."""
+    """Run ``passes`` in order; return the optimized graph and what each pass did. ``check``
+    verifies the graph after each pass that changed it (default: ``config.debug_checks()``)."""
     report = PassReport()
+    check = config.debug_checks() if check is None else check
     directory = config.dump_directory()
     if directory and dump_name:
         _dump(directory, dump_name, 0, "traced", graph)
+    count = count_nodes(graph)  # counted again only when a pass returns a new graph
     for index, (name, transform) in enumerate(passes, start=1):
-        before = count_nodes(graph)
+        before = count
         start = time.perf_counter()
         result = transform(map_subgraphs(graph, transform))
         elapsed = time.perf_counter() - start
-        after = count_nodes(result)
+        regions = 0
         if result is not graph:
-            delta = after - before
-            stage = f"{name}({delta:+d})" if delta else name
+            count = count_nodes(result)
+            regions = count_regions(result) - count_regions(graph)
+            stage = stage_label(name, count - before, regions)
             result = dataclasses.replace(result, provenance=graph.provenance + (stage,))
             if check:
                 verify(result)
-        report.append(PassRecord(name, before, after, elapsed))
+        report.append(PassRecord(name, before, count, elapsed, regions))
         graph = result
         if directory and dump_name:
             _dump(directory, dump_name, index, name, graph)

@@ -25,7 +25,7 @@ from tracejit.eager.variable import Variable
 from tracejit.errors import OpError
 from tracejit.ops import random as ops
 from tracejit.ops.arguments import arg_aval
-from tracejit.types import as_dtype, float32
+from tracejit.types import float32, requested_dtype
 
 
 def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -58,7 +58,7 @@ class Generator:
         dtype: Any = float32,
     ) -> Any:
         """Samples from a normal distribution."""
-        sample = ops.normal(self.next_key(), _shape(shape), as_dtype(dtype))
+        sample = ops.normal(self.next_key(), _shape(shape), requested_dtype(dtype, "normal"))
         return sample * stddev + mean if (mean, stddev) != (0.0, 1.0) else sample
 
     def uniform(
@@ -70,7 +70,11 @@ class Generator:
     ) -> Any:
         """Samples uniformly from ``[minval, maxval)``."""
         return ops.uniform(
-            self.next_key(), _shape(shape), as_dtype(dtype), float(minval), float(maxval)
+            self.next_key(),
+            _shape(shape),
+            requested_dtype(dtype, "uniform"),
+            float(minval),
+            float(maxval),
         )
 
     def truncated_normal(
@@ -81,7 +85,9 @@ class Generator:
         dtype: Any = float32,
     ) -> Any:
         """Normal samples, redrawn beyond two standard deviations (as TF does)."""
-        sample = ops.truncated_normal(self.next_key(), _shape(shape), as_dtype(dtype), -2.0, 2.0)
+        sample = ops.truncated_normal(
+            self.next_key(), _shape(shape), requested_dtype(dtype, "truncated_normal"), -2.0, 2.0
+        )
         return sample * stddev + mean if (mean, stddev) != (0.0, 1.0) else sample
 
     def bernoulli(self, shape: int | Sequence[int], p: float = 0.5) -> Any:

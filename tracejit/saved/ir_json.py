@@ -106,6 +106,7 @@ class GraphEncoder:
         }
 
     def _node(self, node: Node) -> dict[str, Any]:
+        _refuse_python_code(node)
         encoded: dict[str, Any] = {
             "op": node.op.name,
             "inputs": [v.id for v in node.inputs],
@@ -116,6 +117,22 @@ class GraphEncoder:
             file = node.loc.file.replace("\\", "/").rsplit("/", 1)[-1].strip("<>")
             encoded["loc"] = [file, node.loc.line, node.loc.function]
         return encoded
+
+
+def _refuse_python_code(node: Node) -> None:
+    """A node running a Python function (``tj.jax_function``) has no saved form: the function
+    is code, not data. Say which function and where, and what works instead."""
+    from tracejit.ops.jax_call import JaxCallable
+
+    for value in node.params.values():
+        if isinstance(value, JaxCallable):
+            where = f" at {node.loc}" if node.loc is not None else ""
+            raise TypeError(
+                f"op {node.op.name}{where} calls the jax function {value} (tj.jax_function), "
+                "which cannot be saved: its code is Python, not data. Export the compiled "
+                "computation with tj.saved.export(concrete_function) (jax.export serializes "
+                "it), or write the function with tracejit ops"
+            )
 
 
 # Checked access to JSON --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.variable import Variable
-from tracejit.errors import ExecutionError, SignatureError, TracejitError
+from tracejit.errors import SignatureError, TracejitError, execution_error_type
 from tracejit.ir.graph import Graph
 from tracejit.lowering.to_jax import graph_to_function
 from tracejit.runtime.executable import Executable
@@ -335,6 +335,7 @@ class LoadedConcreteFunction:
         self.out_structure = structure.to_output(out_structure, all_variables)
         self.variables = tuple(variables)
         self._executable: Executable | None = None
+        self._backward: Any = None
 
     @property
     def ir(self) -> Graph:
@@ -347,6 +348,18 @@ class LoadedConcreteFunction:
     @property
     def outputs(self) -> list[TensorSpec]:
         return [TensorSpec.from_aval(v.aval) for v in self.graph.outputs]
+
+    @property
+    def ir_unoptimized(self) -> Graph:
+        return self.graph  # what was saved: replayed by a tape's backward pass
+
+    def backward_function(self) -> Any:
+        """The compiled VJP an eager tape uses through a call (made on first use)."""
+        from tracejit.autodiff.through_function import make_backward
+
+        if self._backward is None:
+            self._backward = make_backward(self)  # type: ignore[arg-type]
+        return self._backward
 
     @property
     def executable(self) -> Executable:
@@ -396,23 +409,60 @@ class LoadedFunction:
         actual = tuple(structure.portable(s) for s in found)
         for concrete in self._concretes:
             if sig.matches(concrete.in_structure, actual):
+                if context.state.tapes:  # a tape differentiates through it, as a tj.function
+                    from tracejit.autodiff.through_function import record_call
+
+                    return record_call(concrete, leaves, canonical)  # type: ignore[arg-type]
                 try:
                     return concrete.executable.run(leaves)
                 except Exception as err:  # noqa: BLE001 - re-raised naming the function
                     if isinstance(err, TracejitError):
                         raise
-                    raise ExecutionError(
+                    raise execution_error_type(err)(
                         f"loaded function {concrete.describe(names)} failed at run time: "
                         f"{type(err).__name__}: {err}"
                     ) from err
         given = ", ".join(f"{n}: {structure.describe(s)}" for n, s in zip(names, actual))
         raise SignatureError(
             f"{self.name}({given}) matches no saved signature. A loaded function cannot trace "
-            "new signatures; it was saved with:\n  " + "\n  ".join(self.signatures)
+            "new signatures; it was saved with:\n  "
+            + "\n  ".join(self.signatures)
+            + _sizes_hint(sig.tensor_avals(actual), [c.in_structure for c in self._concretes])
         )
 
     def __repr__(self) -> str:
         return f"<loaded tj.function {self.name}: {len(self._concretes)} signature(s)>"
+
+
+def _sizes_hint(given: list[AVal], saved: list[Any]) -> str:
+    """When a saved signature differs from the call only in known batch (leading) sizes, how to
+    save one with an unknown batch dimension."""
+    for structure_ in saved:
+        avals = sig.tensor_avals(structure_)
+        if len(avals) == len(given) and all(map(_batch_only, avals, given)):
+            specs = ", ".join(_batch_spec(a) for a in avals)
+            return (
+                "\nOnly the batch size differs. To accept any batch size, save a trace with an "
+                f"unknown batch dimension: trace the function with input_signature=[{specs}] (or "
+                "call f.get_concrete_function(...) with those specs) before tj.saved.save."
+            )
+    return ""
+
+
+def _batch_only(saved: AVal, given: AVal) -> bool:
+    """``given`` fits ``saved`` except, possibly, in a known leading dimension."""
+    if saved.dtype != given.dtype or saved.ndim != given.ndim:
+        return False
+    return saved.ndim == 0 or all(
+        d is None or d == e for d, e in zip(saved.shape[1:], given.shape[1:])
+    )
+
+
+def _batch_spec(saved: AVal) -> str:
+    """``tj.TensorSpec((None, 3), 'float32')``: the saved spec with an unknown leading dim."""
+    dims = ["None" if i == 0 or d is None else str(d) for i, d in enumerate(saved.shape)]
+    shape = "()" if not dims else f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+    return f"tj.TensorSpec({shape}, '{saved.dtype}')"
 
 
 class Loaded:

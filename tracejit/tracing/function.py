@@ -18,7 +18,7 @@ from typing_extensions import ParamSpec
 from tracejit import config
 from tracejit.autodiff.through_function import make_backward, record_call
 from tracejit.eager.tensor import Tensor
-from tracejit.eager.variable import Variable, VariableCreationError
+from tracejit.eager.variable import Variable
 from tracejit.errors import EscapedTracerError, trimmed
 from tracejit.ir.graph import Graph, Value
 from tracejit.ir.verify import verify
@@ -26,10 +26,11 @@ from tracejit.passes.manager import PassReport, run_pipeline
 from tracejit.passes.manager import resolve as resolve_pipeline
 from tracejit.runtime.executable import Executable
 from tracejit.runtime.sharding import resolve_shardings
-from tracejit.tracing import context, inspection, retracing
+from tracejit.tracing import checks, context, inspection, retracing
+from tracejit.tracing import concrete as info
 from tracejit.tracing import signature as sig
 from tracejit.tracing.tracer import GraphBuilder, Tracer
-from tracejit.types import AVal, TensorSpec
+from tracejit.types import AVal, TensorSpec, aval_of_array
 
 P = ParamSpec("P")
 _CONFIG = config._config  # read on the cached-call path: one attribute lookup
@@ -111,12 +112,53 @@ class ConcreteFunction:
         """Specs of the flat tensor outputs, in order."""
         return [TensorSpec.from_aval(a) for a in self.output_avals]
 
+    # TF's introspection (see tracing/concrete.py) ----------------------------------------------
+    @property
+    def structured_input_signature(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` with a named ``TensorSpec`` per tensor and the bound Python values."""
+        return info.structured_input_signature(self)
+
+    @property
+    def function_type(self) -> Any:
+        """An ``inspect.Signature``: parameters annotated with their specs, bound Python
+        arguments with their traced values as defaults."""
+        return info.function_type(self)
+
+    @property
+    def structured_outputs(self) -> Any:
+        """The result's structure, a ``TensorSpec`` per tensor."""
+        return info.structured_outputs(self)
+
+    @property
+    def output_shapes(self) -> Any:
+        """The result's structure, each tensor's shape (None for an unknown dimension)."""
+        return info.output_shapes(self)
+
+    @property
+    def output_dtypes(self) -> Any:
+        """The result's structure, each tensor's dtype."""
+        return info.output_dtypes(self)
+
+    @property
+    def trainable_variables(self) -> tuple[Variable, ...]:
+        return tuple(v for v in self.variables if v.trainable)
+
+    def pretty_printed_signature(self) -> str:
+        """This trace's parameters (specs, bound Python values) and result, as TF prints them."""
+        return info.pretty_signature(self)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        canonical = self.function._signature.canonicalize(args, kwargs)
+        if kwargs or len(args) != self.function._signature.n_fast:
+            canonical = info.bind_call(self, args, kwargs)  # bound Python arguments may be left out
+        else:
+            canonical = args
         structure, leaves = sig.flatten_arguments(
             canonical, self.function._signature.names, self.name
         )
         if not sig.matches(self.in_structure, structure):
+            error = info.bound_value_error(self, self.function._signature.names, structure)
+            if error is not None:
+                raise trimmed(error)
             sig.check_against_signature(
                 self.in_structure, structure, self.function._signature.names, self.name
             )
@@ -132,12 +174,18 @@ class ConcreteFunction:
             raise error from err
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
-        """jax's ``Lowered`` for concrete arguments (``.as_text()`` gives StableHLO)."""
-        canonical = self.function._signature.canonicalize(args, kwargs)
+        """jax's ``Lowered`` for these arguments (``.as_text()`` gives StableHLO). A TensorSpec
+        with unknown dims (``None``) lowers with jax symbolic dimensions (``tensor<?x3xf32>``);
+        compiling needs concrete shapes (see ``compiled_text``)."""
+        canonical = info.bind_call(self, args, kwargs)
         _, leaves = sig.flatten_arguments(canonical, self.function._signature.names, self.name)
-        structs = [
-            leaf.aval().to_struct() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves
-        ]
+        avals = [leaf.aval() if isinstance(leaf, TensorSpec) else None for leaf in leaves]
+        if any(a is not None and not a.is_fully_known() for a in avals):
+            from tracejit.saved.export import symbolic_structs  # (saved builds on tracing)
+
+            known = [a if a is not None else aval_of_array(x) for a, x in zip(avals, leaves)]
+            return self.executable.lower(symbolic_structs(known))
+        structs = [a.to_struct() if a is not None else x for a, x in zip(avals, leaves)]
         return self.executable.lower(structs)
 
     def compiled_text(self, *args: Any, **kwargs: Any) -> str:
@@ -337,23 +385,15 @@ class Function(Generic[P, R]):
     # Tracing -------------------------------------------------------------------------------
     def _trace(self, structure: tuple[Any, ...], canonical: tuple[Any, ...]) -> ConcreteFunction:
         start = time.perf_counter()
-        builder = GraphBuilder(self.name)
-        with builder.active():
-            tracers = iter([builder.new_input(a) for a in sig.tensor_avals(structure)])
-            arguments = tuple(sig.unflatten(s, tracers) for s in structure)
-            args, kwargs = self._signature.to_call(arguments)
-            result = self._call_python(args, kwargs)
-            out_values: list[Value] = []
-            out_structure = _flatten_outputs(result, builder, out_values, self.name)
-        if builder.created_variables and self._traces:
-            raise VariableCreationError(
-                f"{self.name} created {len(builder.created_variables)} variable(s) while being "
-                f"traced again (trace {self.trace_count + 1}). As in TF2, a tj.function may create "
-                "variables on its first trace only: create them outside the function, or once "
-                "(e.g. `if self.w is None: self.w = tj.Variable(...)`), and reuse them."
-            )
+        builder, out_values, out_structure = self._run_python(structure)
+        if self._traces:  # variables may be created on the first trace only
+            checks.check_created_variables(self.name, builder, self.trace_count + 1, check=False)
+        elif builder.created_variables:  # trace again, as TF does, to check it makes no more
+            builder, out_values, out_structure = self._run_python(structure)
+            checks.check_created_variables(self.name, builder, 1, check=True)
         graph = builder.build(out_values)
-        verify(graph)
+        if config.debug_checks():
+            verify(graph)
         elapsed = time.perf_counter() - start
         concrete = ConcreteFunction(
             self, structure, graph, out_structure, builder.variables, elapsed
@@ -361,6 +401,19 @@ class Function(Generic[P, R]):
         self._traces.append(concrete)
         self.trace_count += 1
         return concrete
+
+    def _run_python(self, structure: tuple[Any, ...]) -> tuple[GraphBuilder, list[Value], Any]:
+        """Run the Python function on symbolic inputs for ``structure``, recording a graph."""
+        builder = GraphBuilder(self.name, autograph=self.autograph)
+        with builder.active():
+            tracers = iter([builder.new_input(a) for a in sig.tensor_avals(structure)])
+            arguments = tuple(sig.unflatten(s, tracers) for s in structure)
+            args, kwargs = self._signature.to_call(arguments)
+            result = self._call_python(args, kwargs)
+            out_values: list[Value] = []
+            out_structure = _flatten_outputs(result, builder, out_values, self.name)
+        checks.check_outputs(self.name, out_structure)
+        return builder, out_values, out_structure
 
     def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
         """The trace for these arguments (tensors or ``TensorSpec``s), tracing if needed.
@@ -399,9 +452,14 @@ class Function(Generic[P, R]):
         >>> print(f.summary())  # doctest: +ELLIPSIS
         <lambda> (<doctest ...>:1): 1 trace, 1 calls
           #  signature  nodes  optimized  trace ms  optimize ms  compile ms  calls
-          1  x: f32[3]      2          3  ...
+          1  x: f32[3]      2          2  ...
         """
         return inspection.summary(self)
+
+    def pretty_printed_concrete_signatures(self) -> str:
+        """Every trace's signature, as ``ConcreteFunction.pretty_printed_signature`` prints it,
+        oldest first (TF's method of the same name)."""
+        return "\n\n".join(c.pretty_printed_signature() for c in self._traces)
 
     def concrete_functions(self) -> list[ConcreteFunction]:
         """Every trace made so far, oldest first."""

@@ -11,11 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import jax
+
 from tracejit import config
-from tracejit.errors import ExecutionError, SignatureError, TracejitError, trimmed
+from tracejit.errors import (
+    ExecutionError,
+    SignatureError,
+    TracejitError,
+    execution_error_type,
+    trimmed,
+)
 from tracejit.ir.graph import Graph, nested_graphs
 from tracejit.passes.manager import count_nodes
 from tracejit.tracing.retracing import definition_site, describe_call
+from tracejit.types import TensorSpec
 
 if TYPE_CHECKING:
     from tracejit.tracing.function import ConcreteFunction, Function
@@ -26,9 +35,13 @@ def compile_trace(concrete: ConcreteFunction, args: tuple[Any, ...], kwargs: dic
     """jax's ``Compiled`` for one trace: for these example arguments, or for the trace's own
     input avals when every dimension is known."""
     if args or kwargs:
+        specs = [a for a in jax.tree_util.tree_leaves((args, kwargs)) if isinstance(a, TensorSpec)]
+        unknown = [str(s.aval()) for s in specs if not s.aval().is_fully_known()]
+    else:
+        unknown = [str(a) for a in concrete.input_avals if not a.is_fully_known()]
+    if not unknown and (args or kwargs):
         return concrete.lower(*args, **kwargs).compile()
     avals = concrete.input_avals
-    unknown = [str(a) for a in avals if not a.is_fully_known()]
     if unknown:
         raise SignatureError(
             f"{concrete.name}: this trace has inputs with unknown dimensions "
@@ -132,6 +145,13 @@ def summary(function: Function[..., Any]) -> FunctionSummary:
 
 # Logging -----------------------------------------------------------------------------------------
 def log_trace(function: Function[..., Any], concrete: ConcreteFunction) -> None:
+    """Called after each new trace: log it, and write the function's report when asked
+    (``tj.config.write_reports`` / ``TRACEJIT_REPORT``)."""
+    directory = config.report_directory()
+    if directory:
+        from tracejit.report import write_function_report  # (the report builds on tracing)
+
+        write_function_report(function, directory)
     if not config.logging_enabled("trace"):
         return
     config.logger.info(
@@ -158,7 +178,8 @@ def log_cache_hit(function: Function[..., Any], concrete: ConcreteFunction) -> N
 def run_error(concrete: ConcreteFunction, err: Exception) -> ExecutionError | None:
     """Running a compiled trace raised ``err``. tracejit's own errors (e.g. a lowering error
     naming the IR node) are re-raised as they are, minus tracejit's frames: None. Anything from
-    jax/XLA gives an ``ExecutionError`` to raise from it, naming the function, its inputs and
+    jax/XLA gives an ``ExecutionError`` (of the class of TF's ``tf.errors`` family that fits) to
+    raise from it, naming the function, its inputs and
     the user lines of its effects."""
     trimmed(err)
     if isinstance(err, TracejitError):
@@ -173,7 +194,7 @@ def run_error(concrete: ConcreteFunction, err: Exception) -> ExecutionError | No
     if effects and "callback" in str(err).lower():
         lines = "\n    ".join(effects)
         message += f"\n  the compiled function calls back into Python at:\n    {lines}"
-    return ExecutionError(message)
+    return execution_error_type(err)(message)
 
 
 def _effect_lines(graph: Graph) -> list[str]:

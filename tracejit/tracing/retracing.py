@@ -273,11 +273,17 @@ class RetraceReport:
         lines = [self.header]
         if self.first:
             lines.append(f"  trace 1: {self.first}")
+        given: dict[str, int] = {}  # each fix is printed once, at the first trace it fixes
         for r in self.retraces:
             at = f" at call {r.call}" if r.call else ""
             what = "; ".join(str(c) for c in r.changes) or "the same arguments (cache cleared?)"
             lines.append(f"  trace {r.trace}{at}: {what}  (vs trace {r.previous})")
-            lines.extend(f"    fix: {text}" for text in r.suggestions)
+            for text in r.suggestions:
+                if text in given:
+                    lines.append(f"    fix: as for trace {given[text]}")
+                else:
+                    given[text] = r.trace
+                    lines.append(f"    fix: {text}")
         return "\n".join(lines)
 
     __repr__ = __str__

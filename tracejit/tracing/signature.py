@@ -24,7 +24,7 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable
-from tracejit.errors import SignatureError
+from tracejit.errors import DtypeError, SignatureError
 from tracejit.types import ARRAY_TYPE, AVal, TensorSpec, aval_of_array
 
 # Tags of container nodes in a structure.
@@ -235,6 +235,13 @@ def flatten_arguments(
     leaves: list[Any] = []
     try:
         return tuple([flatten(arg, leaves) for arg in canonical]), leaves
+    except DtypeError as err:  # an array no jax array can hold (float128, strings...)
+        for name, arg in zip(names, canonical):
+            try:
+                flatten(arg, [])
+            except DtypeError:
+                raise DtypeError(f"{function}(): argument '{name}': {err}") from None
+        raise
     except TypeError:
         for name, arg in zip(names, canonical):
             path = _find_unhashable(arg, name)

@@ -16,7 +16,14 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable, check_assignable, converted_to
-from tracejit.errors import EscapedTracerError, OpError, OpTypeError, TracerConversionError
+from tracejit.errors import (
+    DtypeError,
+    EscapedTracerError,
+    OpError,
+    OpTypeError,
+    SymbolicNumpyError,
+    TracerConversionError,
+)
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc, user_location
 from tracejit.ops.elementwise import CAST
@@ -47,10 +54,19 @@ class Tracer(TensorMethods, context.Symbolic):
 
     # Asking for a concrete value cannot work while tracing: say so, and what to do instead.
     def __bool__(self) -> bool:
+        fix = (
+            "Use tj.where(cond, a, b) to select values, or compute the condition from Python "
+            "values (shapes, arguments) that are known while tracing."
+        )
+        if self.builder.root.autograph is False:
+            fix = (
+                "AutoGraph is off for this function (tj.function(..., autograph=False)), so its "
+                "Python `if`/`while` on tensors are not converted to graph control flow: drop "
+                "autograph=False, or write tj.cond / tj.while_loop / tj.where yourself."
+            )
         raise TracerConversionError(
             "bool() of a symbolic tensor (an `if`, `while`, `and`/`or` or assert on a tensor)",
-            "Use tj.where(cond, a, b) to select values, or compute the condition from Python "
-            "values (shapes, arguments) that are known while tracing.",
+            fix,
             user_location(),
         )
 
@@ -71,7 +87,7 @@ class Tracer(TensorMethods, context.Symbolic):
     __index__ = __int__
 
     def numpy(self) -> np.ndarray:
-        raise TracerConversionError(
+        raise SymbolicNumpyError(
             ".numpy() of a symbolic tensor",
             "Return the tensor from the tj.function and call .numpy() on the result, or run "
             "eagerly with tj.config.run_functions_eagerly(True) to debug.",
@@ -108,9 +124,12 @@ class GraphBuilder(context.Interpreter):
 
     tracing = True
 
-    def __init__(self, name: str, parent: GraphBuilder | None = None) -> None:
+    def __init__(
+        self, name: str, parent: GraphBuilder | None = None, autograph: bool | None = None
+    ) -> None:
         self.name = name
         self.parent = parent
+        self.autograph = autograph  # the tj.function's setting (None: not a function's trace)
         self.inputs: list[Value] = []
         self.nodes: list[Node] = []
         self.consts: list[tuple[Value, Any]] = []
@@ -130,17 +149,24 @@ class GraphBuilder(context.Interpreter):
         self.state_inputs: list[Value] = []
         self.state_current: list[Value] = []
         self.created_variables: list[Variable] = []
+        self.created_at: list[SourceLoc | None] = []  # the user's line of each creation
         # Nested bodies: id(variable) -> (variable, value) for variables assigned (or preset as
         # loop-carried) in this body.
         self.nested_variables: dict[int, tuple[Variable, Value]] = {}
+
+    @property
+    def root(self) -> GraphBuilder:
+        """The builder of the function being traced (nested bodies have a parent)."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        return root
 
     # Values ----------------------------------------------------------------------------------
     def _new_value(self, aval: AVal) -> Value:
         # Nested bodies number their values from the enclosing trace's counter, so every id in
         # a function's printed IR is unique.
-        root = self
-        while root.parent is not None:
-            root = root.parent
+        root = self.root
         value = Value(aval, str(root._next_id))
         root._next_id += 1
         return value
@@ -154,9 +180,7 @@ class GraphBuilder(context.Interpreter):
         found = self._const_ids.get(key)
         if found is not None:
             return found[1]
-        root = self  # constants of nested bodies are numbered with the function's, too
-        while root.parent is not None:
-            root = root.parent
+        root = self.root  # constants of nested bodies are numbered with the function's, too
         value = Value(aval, f"c{root._next_const}")
         root._next_const += 1
         self.consts.append((value, array))
@@ -174,11 +198,17 @@ class GraphBuilder(context.Interpreter):
         if isinstance(arg, Variable):
             return self.variable_value(arg)
         if isinstance(arg, (jax.Array, np.ndarray, np.generic)):
-            return self._new_const(id(arg), arg, aval_of_array(arg), arg)
+            try:
+                aval = aval_of_array(arg)
+            except DtypeError as err:  # float128, object, strings...: no jax array holds them
+                raise OpTypeError(op, f"argument {position}: {err}", user_location()) from None
+            return self._new_const(id(arg), arg, aval, arg)
         if isinstance(arg, _SCALARS):
             aval = aval_of_python_scalar(arg)
             return self._new_const(("py", type(arg), arg), None, aval, arg)
         if isinstance(arg, (list, tuple)):
+            if _holds_symbolic(arg):  # [x, y] with symbolic tensors: stacked, as eagerly
+                return self.to_value(_stacked(arg), op, position)
             array = array_of_python(arg)
             if array is not None:
                 return self._new_const(id(array), array, aval_of_array(array), array)
@@ -277,6 +307,7 @@ class GraphBuilder(context.Interpreter):
         while root.parent is not None:  # the rule is about the function's trace, not a body
             root = root.parent
         root.created_variables.append(variable)
+        root.created_at.append(user_location())
 
     def evaluate_constant(self, x: Any, what: str) -> Any:
         """The concrete value of ``x`` if it depends on no input or state of the trace (used for
@@ -358,6 +389,23 @@ class GraphBuilder(context.Interpreter):
             state_names=tuple(v.name for v in self.variables),
             provenance=provenance,
         )
+
+
+def _holds_symbolic(items: list | tuple) -> bool:
+    return any(
+        isinstance(x, Tracer) or (isinstance(x, (list, tuple)) and _holds_symbolic(x))
+        for x in items
+    )
+
+
+def _stacked(items: list | tuple) -> Any:
+    """A nested list of tensors and numbers as one tensor (``tj.stack`` at each level): what
+    an op argument ``[x, y]`` means, as it does eagerly."""
+    from tracejit.ops.shape import stack  # (shape ops build on the tracer's module)
+
+    if not items:
+        raise OpTypeError("stack", "got an empty list where a tensor is expected")
+    return stack([_stacked(x) if isinstance(x, (list, tuple)) else x for x in items])
 
 
 def _freeze(value: Any) -> Any:

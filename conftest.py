@@ -1,0 +1,7 @@
+"""pytest, for the whole repository: tracejit's own tests (and the docs' doctests) run with the
+IR verifier on after tracing and after every pass (``tj.config.set_debug_checks``); users get
+it with ``TRACEJIT_DEBUG=1``."""
+
+import tracejit
+
+tracejit.config.set_debug_checks(True)

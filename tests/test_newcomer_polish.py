@@ -1,0 +1,73 @@
+"""Small things a newcomer hit in the first hour (issue 18 section 2), each checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tracejit.errors import IndexOutOfRangeError, OpError
+
+
+def test_tolist_gives_python_scalars_like_numpy() -> None:
+    x = np.array([[1.5, 2.0], [3.0, -4.0]], np.float32)
+    assert tj.constant(x).tolist() == x.tolist()
+    assert tj.Variable(x).tolist() == x.tolist()
+    assert tj.constant(3).tolist() == 3 and isinstance(tj.constant(3).tolist(), int)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+@pytest.mark.parametrize("index", [5, (0, 0, 0), (slice(None), -3)])
+def test_an_out_of_range_index_is_an_index_error(traced: bool, index: object) -> None:
+    x = tj.ones((2, 2))
+    with pytest.raises(IndexError) as info:
+        (tj.function(lambda t: t[index]) if traced else (lambda t: t[index]))(x)
+    assert isinstance(info.value, IndexOutOfRangeError) and isinstance(info.value, OpError)
+    assert "test_newcomer_polish.py" in str(info.value)  # located at the user's line
+    with pytest.raises(IndexError):
+        np.ones((2, 2))[index]  # the same mistake numpy reports the same way
+
+
+def test_a_list_of_tensors_is_stacked_when_traced_as_eagerly() -> None:
+    x = tj.constant([[1.0, 2.0], [3.0, 4.0]])
+
+    def f(t):
+        return tj.sin([t, t * 2.0]) + tj.add([[t[0, 0], 1.0], [2.0, t[1, 1]]], 0.0)[0, 0]
+
+    eager, traced = f(x), tj.function(f)(x)
+    expected = np.sin(np.stack([x.numpy(), x.numpy() * 2])) + 1.0
+    np.testing.assert_allclose(eager.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(traced.numpy(), expected, rtol=1e-6)
+    assert "stack[axis=0]" in str(tj.function(f).get_concrete_function(x).ir)
+
+
+def test_lower_with_an_unknown_dimension_gives_dynamic_stablehlo() -> None:
+    f = tj.function(lambda x: x * 2.0)
+    assert "tensor<?x3xf32>" in f.lower(tj.TensorSpec((None, 3))).as_text()
+    cf = f.get_concrete_function(tj.TensorSpec((None, 3)))
+    assert "tensor<?x3xf32>" in cf.lower(tj.TensorSpec((None, 3))).as_text()
+    assert "tensor<5x3xf32>" in cf.lower(tj.ones((5, 3))).as_text()
+    with pytest.raises(tj.errors.SignatureError, match="unknown dimensions"):
+        cf.compiled_text(tj.TensorSpec((None, 3)))  # XLA compiles concrete shapes only
+
+
+def test_the_bool_error_says_when_autograph_is_off() -> None:
+    def branchy(x):
+        return x if x.sum() > 0 else -x
+
+    with pytest.raises(tj.errors.TracerConversionError, match="AutoGraph is off"):
+        tj.function(branchy, autograph=False)(tj.ones((2,)))
+    assert tj.function(branchy)(tj.ones((2,))).tolist() == [1.0, 1.0]  # converted by default
+
+
+def test_a_loaded_function_refusing_a_new_size_says_how_to_save_one(tmp_path) -> None:
+    f = tj.function(lambda x: x * 2.0)
+    f(np.ones((4, 3), np.float32))
+    loaded = tj.saved.load(tj.saved.save(f, str(tmp_path / "f")))
+    (function,) = loaded.signatures.values()
+    with pytest.raises(tj.errors.SignatureError) as info:
+        function(np.ones((5, 3), np.float32))
+    assert "input_signature=[tj.TensorSpec((None, 3), 'float32')]" in str(info.value)
+    with pytest.raises(tj.errors.SignatureError) as other:
+        function(np.ones((4, 5), np.float32))  # a feature size, not the batch: no such hint
+    assert "batch" not in str(other.value)
