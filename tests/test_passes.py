@@ -81,9 +81,7 @@ def test_simplify_rules():
     graph = traced(body, F3)
     simplified = simplify(graph)
     assert [n.op.name for n in simplified.nodes] == ["reshape"]
-    assert text(simplified).endswith(
-        "= reshape[shape=(3,1)] %0\n  return %5\n}"
-    ) or "reshape" in text(simplified)
+    assert text(simplified).endswith("= reshape[shape=(3,1)] %0\n  return %5\n}") or "reshape" in text(simplified)
     verify(simplified)
 
 
@@ -162,12 +160,15 @@ def test_fusion_never_makes_a_cycle():
     verify(fused)
     x = np.array([0.1, 0.2, 0.3], np.float32)
     a = np.exp(x)
-    np.testing.assert_allclose(tj.function(body)(x).numpy(), a * a.sum() + a, rtol=1e-6)
+    np.testing.assert_allclose(
+        tj.function(body)(x).numpy(), a * a.sum() + a, rtol=1e-6
+    )
+
 
 
 def test_fusion_sees_deps_a_group_gains_after_a_value_was_recorded():
-    # ``c`` pulls group {a, c} onto g's group (through a reshape); ``d`` was read from ``a``
-    # before that, so joining ``e`` to g's group would close a cycle (the group_norm backward).
+    # ``c`` makes group {a, c} depend on g's group (through a reshape) after ``reshape(a)`` was
+    # recorded; joining ``e`` to g's group would then close a cycle (found in group_norm's VJP).
     def body(x, y):
         g = tj.exp(y)
         a = x * 2.0
@@ -181,7 +182,6 @@ def test_fusion_sees_deps_a_group_gains_after_a_value_was_recorded():
     c, e = tj.function(body)(x, y)
     np.testing.assert_allclose(c.numpy(), 2 * x * np.exp(y), rtol=1e-6)
     np.testing.assert_allclose(e.numpy(), 2 * x * np.exp(y) + 1, rtol=1e-6)
-
 
 def test_pattern_fusion():
     w, b = tj.ones((3, 2)), tj.constant([0.5, -0.5])
@@ -217,24 +217,14 @@ class TestManager:
         f = tj.function(lambda x: tj.exp(x + 0.0) * tj.exp(x + 0.0))
         cf = f.get_concrete_function(F3)
         report = cf.pass_report()
-        assert [r.name for r in report] == [
-            "fold",
-            "simplify",
-            "cse",
-            "hoist",
-            "dce",
-            "fuse_patterns",
-            "fuse",
-        ]
+        assert [r.name for r in report] == ["fold", "simplify", "cse", "hoist", "dce", "fuse_patterns", "fuse"]
         assert report[0].nodes_before == len(cf.ir_unoptimized.nodes)
         assert "simplify(-2)" in cf.ir.provenance and "cse(-1)" in cf.ir.provenance
         assert "nodes before" in str(report)
 
     def test_optimize_false_and_custom_list(self):
         body = lambda x: tj.exp(x + 0.0)  # noqa: E731
-        assert tj.function(body, optimize=False).get_concrete_function(F3).ir.provenance == (
-            "traced",
-        )
+        assert tj.function(body, optimize=False).get_concrete_function(F3).ir.provenance == ("traced",)
         cf = tj.function(body, optimize=["simplify", dce]).get_concrete_function(F3)
         assert [r.name for r in cf.pass_report()] == ["simplify", "dce"]
         with pytest.raises(ValueError, match="unknown pass 'nope'"):
