@@ -34,6 +34,7 @@ import opinfo_extra
 import opinfo_functions
 import opinfo_jax_call
 import opinfo_nn2
+import opinfo_norm
 
 import tracejit as tj
 from tracejit.ops.indexing import index_add, slice_add
@@ -790,6 +791,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_conv.CONV_OPS
     + opinfo_extra.EXTRA_OPS
     + opinfo_nn2.rows(OpInfo, f32, f16)
+    + opinfo_norm.rows(OpInfo, f32, f16)
     + opinfo_distribute.DISTRIBUTE_OPS
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS

@@ -165,6 +165,24 @@ def test_fusion_never_makes_a_cycle():
     )
 
 
+
+def test_fusion_sees_deps_a_group_gains_after_a_value_was_recorded():
+    # ``c`` makes group {a, c} depend on g's group (through a reshape) after ``reshape(a)`` was
+    # recorded; joining ``e`` to g's group would then close a cycle (found in group_norm's VJP).
+    def body(x, y):
+        g = tj.exp(y)
+        a = x * 2.0
+        c = a * tj.reshape(g, (3,))
+        e = tj.reshape(a, (3,)) * g + 1.0
+        return c, e
+
+    fused = fuse_elementwise(traced(body, F3, F3))
+    verify(fused)
+    x, y = np.array([0.1, 0.2, 0.3], np.float32), np.array([0.4, 0.5, 0.6], np.float32)
+    c, e = tj.function(body)(x, y)
+    np.testing.assert_allclose(c.numpy(), 2 * x * np.exp(y), rtol=1e-6)
+    np.testing.assert_allclose(e.numpy(), 2 * x * np.exp(y) + 1, rtol=1e-6)
+
 def test_pattern_fusion():
     w, b = tj.ones((3, 2)), tj.constant([0.5, -0.5])
     graph = traced(lambda x: tj.nn.relu(x @ w + b), tj.TensorSpec((4, 3)))

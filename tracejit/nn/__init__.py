@@ -14,9 +14,16 @@ from tracejit.nn.layers import (
     get_activation,
 )
 from tracejit.nn.losses import (
+    binary_cross_entropy,
+    cosine_similarity,
+    hinge,
+    huber,
+    kl_divergence,
+    mean_absolute_error,
     mean_squared_error,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
+    sparse_softmax_cross_entropy,
 )
 from tracejit.ops.activations import (
     elu,
@@ -31,6 +38,7 @@ from tracejit.ops.activations import (
 )
 from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tracejit.ops.nn import gelu, log_softmax, logsumexp, relu, sigmoid, softmax, softplus
+from tracejit.ops.normalization import batch_norm, group_norm, layer_norm, rms_norm
 
 __all__ = [
     "AvgPool2D",
@@ -63,4 +71,17 @@ __all__ = [
     "silu",
     "softsign",
     "swish",
+    # normalization (issue 13)
+    "batch_norm",
+    "group_norm",
+    "layer_norm",
+    "rms_norm",
+    # losses (issue 13)
+    "binary_cross_entropy",
+    "cosine_similarity",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "mean_absolute_error",
+    "sparse_softmax_cross_entropy",
 ]

@@ -154,3 +154,50 @@ def dense(x: Any, w: Any, b: Any, activation: str = "none") -> Any:
 def softmax_cross_entropy_op(logits: Any, labels: Any) -> Any:
     """Per-example softmax cross-entropy with one-hot/probability labels, as one op."""
     return bind(SOFTMAX_CROSS_ENTROPY, logits, labels)
+
+
+# sparse softmax cross-entropy --------------------------------------------------------------
+def _infer_sparse_sce(logits: AVal, labels: AVal) -> AVal:
+    from tracejit.types import is_integer
+
+    if not is_integer(labels.dtype):
+        from tracejit.errors import OpTypeError
+
+        raise OpTypeError(
+            "sparse_softmax_cross_entropy", f"labels must be integer class ids, got {labels.dtype}"
+        )
+    if logits.ndim == 0 or not _compatible(labels.shape, logits.shape[:-1]):
+        raise ShapeError(
+            "sparse_softmax_cross_entropy",
+            f"labels {shape_text(labels.shape)} must have the shape of logits "
+            f"{shape_text(logits.shape)} without its class axis",
+        )
+    dtype, weak = jax_dtype("sparse_softmax_cross_entropy", _sparse_sce, [logits, labels], {})
+    return AVal(logits.shape[:-1], dtype, weak)
+
+
+def _sparse_sce(logits: Any, labels: Any) -> Any:
+    picked = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    return jax.nn.logsumexp(logits, axis=-1) - picked
+
+
+def _sparse_sce_vjp(ct: Any, logits: Any, labels: Any, *, out: Any) -> tuple[Any, None]:
+    from tracejit.ops.creation import one_hot
+    from tracejit.ops.elementwise import multiply, subtract
+    from tracejit.ops.shape import expand_dims
+
+    probabilities = activations.softmax(logits, axis=-1)
+    depth = logits.shape[-1]
+    labels_hot = one_hot(labels, depth, dtype=probabilities.dtype)
+    return multiply(expand_dims(ct, -1), subtract(probabilities, labels_hot)), None
+
+
+SPARSE_SOFTMAX_CROSS_ENTROPY = defop(
+    "sparse_softmax_cross_entropy", _infer_sparse_sce, _sparse_sce, _sparse_sce_vjp
+)
+
+
+def sparse_softmax_cross_entropy_op(logits: Any, labels: Any) -> Any:
+    """Per-example softmax cross-entropy with integer class ids, as one op whose backward is
+    ``ct * (softmax(logits) - one_hot(labels))``."""
+    return bind(SPARSE_SOFTMAX_CROSS_ENTROPY, logits, labels)

@@ -48,6 +48,18 @@ class _Groups:
     def canon(self, groups: set[int]) -> set[int]:
         return {self.find(g) for g in groups}
 
+    def closure(self, groups: set[int]) -> set[int]:
+        """``groups`` and every group they depend on now: a group's external deps grow as it
+        absorbs nodes, after the deps of its earlier values were recorded."""
+        result = self.canon(groups)
+        frontier = list(result)
+        while frontier:
+            for d in self.canon(self.ext_deps[frontier.pop()]):
+                if d not in result:
+                    result.add(d)
+                    frontier.append(d)
+        return result
+
 
 def fuse_elementwise(graph: Graph) -> Graph:
     """Group elementwise ops into ``fused`` nodes (groups of one node stay as they are)."""
@@ -59,7 +71,7 @@ def fuse_elementwise(graph: Graph) -> Graph:
     node_group: dict[int, int] = {}  # id(node) -> group id
 
     for node in graph.nodes:
-        in_deps = [groups.canon(deps.get(v, set())) for v in node.inputs]
+        in_deps = [groups.closure(deps.get(v, set())) for v in node.inputs]
         all_deps = set().union(*in_deps) if in_deps else set()
         if not _fusible(node):
             for out in node.outputs:
@@ -72,7 +84,7 @@ def fuse_elementwise(graph: Graph) -> Graph:
             if v not in group_of or groups.find(group_of[v]) not in candidates
         ]
         ok = all(not (d & candidates) for d in external) and all(
-            not (groups.canon(groups.ext_deps[g]) & candidates) for g in candidates
+            not (groups.closure(groups.ext_deps[g]) & candidates) for g in candidates
         )
         if candidates and ok:
             target = min(candidates)
