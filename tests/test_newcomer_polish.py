@@ -71,3 +71,35 @@ def test_a_loaded_function_refusing_a_new_size_says_how_to_save_one(tmp_path) ->
     with pytest.raises(tj.errors.SignatureError) as other:
         function(np.ones((4, 5), np.float32))  # a feature size, not the batch: no such hint
     assert "batch" not in str(other.value)
+
+
+def test_every_error_class_is_reachable_from_tracejit_errors() -> None:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(tj.__path__, "tracejit."):
+        if info.name.startswith("tracejit.report"):
+            continue  # (imports nothing new; keeps the walk light)
+        importlib.import_module(info.name)
+
+    def subclasses(cls: type) -> set[type]:
+        found = set(cls.__subclasses__())
+        return found.union(*(subclasses(c) for c in list(found)))
+
+    for cls in subclasses(tj.errors.TracejitError):
+        if cls.__module__.startswith("tracejit."):
+            assert getattr(tj.errors, cls.__name__) is cls, cls
+    assert tj.errors.AutoGraphWarning.__module__ == "tracejit.autograph.exceptions"
+
+
+def test_the_autograph_warning_points_at_the_users_line() -> None:
+    import warnings
+
+    namespace: dict = {}
+    source = "def step(x):\n    if x.shape[0] > 1:\n        return x * 2\n    return x\n"
+    exec(source, {"tj": tj}, namespace)  # no source file, so AutoGraph cannot convert it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tj.function(namespace["step"])(tj.ones((2,)))  # MARK-call
+    (warning,) = [w for w in caught if issubclass(w.category, tj.errors.AutoGraphWarning)]
+    assert warning.filename == __file__

@@ -313,3 +313,31 @@ def trimmed(err: BaseException) -> BaseException:
         current.__traceback__ = trim_traceback(current.__traceback__)
         current = current.__cause__ or current.__context__
     return err
+
+
+# Error classes defined beside the stage that raises them, reachable here too -------------------
+# (imported on first use: this module is the bottom layer and imports nothing above it)
+_ELSEWHERE = {
+    "ShardingError": "tracejit.runtime.sharding",
+    "GradientError": "tracejit.autodiff.tape",
+    "TapeUsedError": "tracejit.autodiff.tape",
+    "IRVerificationError": "tracejit.ir.verify",
+    "ConversionError": "tracejit.autograph.exceptions",
+    "AutoGraphWarning": "tracejit.autograph.exceptions",
+    "CheckpointError": "tracejit.train.checkpoint_files",
+    "VariableCreationError": "tracejit.eager.variable",
+    "FormatError": "tracejit.saved.errors",
+}
+
+
+def __getattr__(name: str) -> type:
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tracejit.errors' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ELSEWHERE))

@@ -172,7 +172,9 @@ def _warn_once(code: types.CodeType, message: str) -> None:
         ". Python `if`/`while`/`for`/`and`/`or` on symbolic tensors in it will fail; define it "
         "with `def` in a source file, or use tj.cond / tj.while_loop / tj.where directly."
     )
-    warnings.warn(message, AutoGraphWarning, stacklevel=4)
+    from tracejit.ir.source import user_stacklevel
+
+    warnings.warn(message, AutoGraphWarning, stacklevel=user_stacklevel())
 
 
 def _has_control_flow(code: types.CodeType) -> bool:
