@@ -103,3 +103,26 @@ def test_the_autograph_warning_points_at_the_users_line() -> None:
         tj.function(namespace["step"])(tj.ones((2,)))  # MARK-call
     (warning,) = [w for w in caught if issubclass(w.category, tj.errors.AutoGraphWarning)]
     assert warning.filename == __file__
+
+
+def _tracejit_frames(err: BaseException) -> list[str]:
+    import traceback
+
+    from tracejit.errors import is_internal_frame
+
+    return [f.name for f in traceback.extract_tb(err.__traceback__) if is_internal_frame(f.filename)]
+
+
+def test_checkpoint_loaded_function_and_optimizer_errors_end_at_the_users_line(tmp_path) -> None:
+    tj.config.set_full_traceback(False)
+    with pytest.raises(tj.errors.CheckpointError) as restore:
+        tj.train.Checkpoint(v=tj.Variable(1.0)).restore(None)
+    f = tj.function(lambda x: x * 2.0)
+    f(np.ones((4, 3), np.float32))
+    (loaded,) = tj.saved.load(tj.saved.save(f, str(tmp_path / "f"))).signatures.values()
+    with pytest.raises(tj.errors.SignatureError) as call:
+        loaded(np.ones((4,), np.int32))
+    with pytest.raises(ValueError) as apply:
+        tj.optim.SGD(0.1).apply_gradients([(tj.ones((3,)), tj.Variable(tj.ones((2,))))])
+    for info in (restore, call, apply):
+        assert _tracejit_frames(info.value) == [], info.value

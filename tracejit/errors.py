@@ -3,12 +3,16 @@ in the user's code (``iris.py:31 in forward: h = x @ w + b``)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import types
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from tracejit.ir.source import SourceLoc
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _with_location(message: str, loc: SourceLoc | None) -> str:
@@ -313,6 +317,35 @@ def trimmed(err: BaseException) -> BaseException:
         current.__traceback__ = trim_traceback(current.__traceback__)
         current = current.__cause__ or current.__context__
     return err
+
+
+def trims_tracebacks(function: F) -> F:
+    """Decorate a public entry point (``Checkpoint.restore``, ``apply_gradients``...): an error
+    tracejit raises inside it — a ``TracejitError``, or a ``TypeError``/``ValueError`` raised by
+    tracejit's own argument checks — leaves with tracejit's frames trimmed, so the traceback
+    ends at the user's call (unless ``tj.config.set_full_traceback(True)``)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (TracejitError, TypeError, ValueError) as err:
+            if isinstance(err, TracejitError) or _raised_by_tracejit(err):
+                trimmed(err)
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _raised_by_tracejit(err: BaseException) -> bool:
+    """Whether the innermost frame of ``err``'s traceback is tracejit's (not jax's, not user
+    code called back)."""
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return is_internal_frame(tb.tb_frame.f_code.co_filename)
 
 
 # Error classes defined beside the stage that raises them, reachable here too -------------------

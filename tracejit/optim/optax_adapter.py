@@ -21,6 +21,7 @@ from typing import Any
 import jax
 
 from tracejit.eager.variable import Variable
+from tracejit.errors import trims_tracebacks
 from tracejit.ops.jax_call import jax_function
 from tracejit.optim import Optimizer
 from tracejit.tracing import context
@@ -109,6 +110,7 @@ class Optax(Optimizer):
         """The optimizer's own state: step counter and the optax state (for checkpoints)."""
         return [self.iterations, *self.state]
 
+    @trims_tracebacks
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]) -> None:
         """One optax update of the variables (pairs with a None gradient are left out, as in
         TF; the variables with gradients must be the same on every call)."""

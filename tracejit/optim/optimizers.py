@@ -20,6 +20,7 @@ from typing import Any
 
 from tracejit.autodiff.tape import GradientTape
 from tracejit.eager.variable import Variable
+from tracejit.errors import trims_tracebacks
 from tracejit.ops import elementwise as ew
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.creation import full_like
@@ -203,6 +204,7 @@ class Optimizer:
             return False
         return not any(part in variable.name for part in self._no_decay_names)
 
+    @trims_tracebacks
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]]) -> None:
         """One update of each variable with its gradient (pairs with a None gradient are
         skipped, as in TF): clipping (if set), weight decay (if set), the optimizer's update,

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from tracejit.eager.variable import Variable
-from tracejit.errors import SignatureError, TracejitError, execution_error_type
+from tracejit.errors import SignatureError, TracejitError, execution_error_type, trims_tracebacks
 from tracejit.ir.graph import Graph
 from tracejit.lowering.to_jax import graph_to_function
 from tracejit.runtime.executable import Executable
@@ -397,6 +397,7 @@ class LoadedFunction:
         """The saved signatures, as text (``predict(x: f32[?,4])``)."""
         return [c.describe(self._call_signature.names) for c in self._concretes]
 
+    @trims_tracebacks
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if context.state.builder is not None:
             raise TracejitError(

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.eager.variable import Variable
+from tracejit.errors import trims_tracebacks
 from tracejit.module import Module
 from tracejit.saved import files
 from tracejit.tracing import context
@@ -113,6 +114,7 @@ class Checkpoint:
         """Every variable a save would write, path -> variable."""
         return self.object_graph().all_variables()
 
+    @trims_tracebacks
     def save(self, file_prefix: str) -> str:
         """Write the next numbered checkpoint and return its path. As in TF, ``file_prefix``
         is a prefix: ``save("d/ckpt")`` writes ``d/ckpt-1``, then ``d/ckpt-2``, ...; an existing
@@ -125,6 +127,7 @@ class Checkpoint:
         directory, prefix = os.path.split(os.path.abspath(file_prefix))
         return write_checkpoint(directory, arrays, prefix)
 
+    @trims_tracebacks
     def write(self, path: str) -> str:
         """Write a checkpoint at exactly ``path`` (no numbering; an existing one there is
         replaced atomically), as TF's ``Checkpoint.write``; return ``path``."""
@@ -132,10 +135,12 @@ class Checkpoint:
         arrays = {p: np.asarray(v._value) for p, v in self.variables().items()}
         return write_checkpoint_at(path, arrays)
 
+    @trims_tracebacks
     def read(self, path: str) -> RestoreStatus:
         """Restore the checkpoint written by ``write(path)`` (TF's ``Checkpoint.read``)."""
         return self.restore(path)
 
+    @trims_tracebacks
     def restore(self, path: str | None, *, allow_none: bool = False) -> RestoreStatus:
         """Assign the values saved at ``path`` to the live variables with the same paths.
 
@@ -282,6 +287,7 @@ class CheckpointManager:
     def latest_checkpoint(self) -> str | None:
         return latest_checkpoint(self.directory, self.prefix)
 
+    @trims_tracebacks
     def save(self) -> str:
         """Save a new checkpoint, then delete the oldest beyond ``max_to_keep`` (and temporary
         folders left by writers that died); return the new checkpoint's path."""
