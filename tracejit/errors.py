@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -287,6 +288,25 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 def is_internal_frame(filename: str) -> bool:
     """Whether a traceback frame's file is part of the tracejit package."""
     return filename.startswith(_PACKAGE_DIR)
+
+
+_JAX_MARKERS = (os.sep + "jax" + os.sep, os.sep + "jaxlib" + os.sep)
+
+
+def is_library_frame(filename: str) -> bool:
+    """Whether a frame's file is tracejit's or jax's: never "the user's line"."""
+    return filename.startswith(_PACKAGE_DIR) or any(m in filename for m in _JAX_MARKERS)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a ``warnings.warn`` issued by the caller point at the user's
+    line (the innermost frame outside tracejit and jax), so Python shows it once per call site."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and is_library_frame(frame.f_code.co_filename):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def trim_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:

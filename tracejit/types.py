@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tracejit.errors import DtypeError, DtypeWarning
+from tracejit.errors import DtypeError, DtypeWarning, user_stacklevel
 
 DType = np.dtype
 Shape = tuple[int | None, ...]
@@ -114,7 +114,6 @@ def requested_dtype(spec: Any, where: str) -> DType:
     narrower one (float64 while 64-bit mode is off), warn once per call site, as jax does."""
     dtype = as_dtype(spec)
     if _narrowed(spec):
-        from tracejit.ir.source import user_stacklevel  # (it imports tracejit: not at load)
 
         warnings.warn(
             f"{where}: dtype {np.dtype(spec)} was requested, but jax's 64-bit mode is off, so "

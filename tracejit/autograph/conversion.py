@@ -29,6 +29,7 @@ import tracejit
 from tracejit.autograph import templates as t
 from tracejit.autograph.exceptions import AutoGraphWarning, ConversionError
 from tracejit.autograph.transformer import thunk_spans, transform
+from tracejit.errors import user_stacklevel
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(tracejit.__file__)) + os.sep
 _LIBRARY_PACKAGES = frozenset(
@@ -172,8 +173,6 @@ def _warn_once(code: types.CodeType, message: str) -> None:
         ". Python `if`/`while`/`for`/`and`/`or` on symbolic tensors in it will fail; define it "
         "with `def` in a source file, or use tj.cond / tj.while_loop / tj.where directly."
     )
-    from tracejit.ir.source import user_stacklevel
-
     warnings.warn(message, AutoGraphWarning, stacklevel=user_stacklevel())
 
 

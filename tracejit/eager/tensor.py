@@ -10,6 +10,7 @@ import numpy as np
 
 from tracejit.errors import DtypeError
 from tracejit.ops import registry
+from tracejit.ops.elementwise import cast
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array, requested_dtype
 
@@ -156,8 +157,6 @@ def convert_to_tensor(value: Any, dtype: Any = None) -> Any:
     if isinstance(value, TensorMethods) and (dtype is None or value.dtype == as_dtype(dtype)):
         return value
     if isinstance(value, TensorMethods):
-        from tracejit.ops.elementwise import cast
-
         return cast(value, dtype)
     return constant(value, dtype)
 
@@ -184,8 +183,6 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | 
             return obj
         if copy is False:
             raise ValueError(f"asarray: copy=False, but {obj.dtype} -> {dtype} needs a copy")
-        from tracejit.ops.elementwise import cast
-
         return cast(obj, dtype)
     if copy is False and not isinstance(obj, jax.Array):
         raise ValueError(

@@ -7,11 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-import tracejit
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(tracejit.__file__)) + os.sep
-# Frames from these files are library internals, never "the user's line".
-_LIBRARY_MARKERS = (_PACKAGE_DIR, os.sep + "jax" + os.sep, os.sep + "jaxlib" + os.sep)
+from tracejit.errors import is_library_frame as _is_library_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,23 +34,6 @@ class SourceLoc:
 
     def __str__(self) -> str:
         return self.short()
-
-
-def _is_library_file(filename: str) -> bool:
-    return filename.startswith(_LIBRARY_MARKERS[0]) or any(
-        marker in filename for marker in _LIBRARY_MARKERS[1:]
-    )
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a ``warnings.warn`` issued by the caller point at the user's
-    line (the innermost frame outside tracejit and jax), so Python shows it once per call site."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame.f_back is not None and _is_library_file(frame.f_code.co_filename):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def user_location(skip: int = 1) -> SourceLoc | None:

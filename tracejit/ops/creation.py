@@ -24,7 +24,7 @@ from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
 from tracejit.ops.elementwise import cast
 from tracejit.ops.infer import normalize_axis, shape_text
 from tracejit.ops.registry import bind, defop
-from tracejit.ops.shape import broadcast_to
+from tracejit.ops.shape import broadcast_to, reshape
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.types import (
     AVal,
@@ -360,8 +360,6 @@ def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
     >>> xs.shape, ys.numpy().tolist()
     ((2, 3), [[0, 0, 0], [1, 1, 1]])
     """
-    from tracejit.ops.shape import reshape
-
     if indexing not in ("xy", "ij"):
         raise OpError("meshgrid", f"indexing must be 'xy' or 'ij', got {indexing!r}")
     sizes = []

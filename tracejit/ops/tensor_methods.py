@@ -242,10 +242,7 @@ class TensorMethods:
         keepdims: bool = False,
         **numpy_only: Any,
     ) -> Any:
-        from tracejit.ops.reduction import sum
-
-        x = _numpy_compatible(self, "sum", dtype, out, numpy_only)
-        return sum(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "sum", axis, keepdims, dtype, out, numpy_only)
 
     def mean(
         self,
@@ -255,27 +252,18 @@ class TensorMethods:
         keepdims: bool = False,
         **numpy_only: Any,
     ) -> Any:
-        from tracejit.ops.reduction import mean
-
-        x = _numpy_compatible(self, "mean", dtype, out, numpy_only)
-        result = mean(x, axis=axis, keepdims=keepdims)
+        result = _reduce(self, "mean", axis, keepdims, dtype, out, numpy_only)
         return result if dtype is None else result.astype(dtype)
 
     def max(
         self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
     ) -> Any:
-        from tracejit.ops.reduction import max
-
-        x = _numpy_compatible(self, "max", None, out, numpy_only)
-        return max(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "max", axis, keepdims, None, out, numpy_only)
 
     def min(
         self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
     ) -> Any:
-        from tracejit.ops.reduction import min
-
-        x = _numpy_compatible(self, "min", None, out, numpy_only)
-        return min(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "min", axis, keepdims, None, out, numpy_only)
 
     def prod(
         self,
@@ -285,42 +273,37 @@ class TensorMethods:
         keepdims: bool = False,
         **numpy_only: Any,
     ) -> Any:
-        from tracejit.ops.reduction import prod
-
-        x = _numpy_compatible(self, "prod", dtype, out, numpy_only)
-        return prod(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "prod", axis, keepdims, dtype, out, numpy_only)
 
     def argmax(
         self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
     ) -> Any:
-        from tracejit.ops.reduction import argmax
-
-        x = _numpy_compatible(self, "argmax", None, out, numpy_only)
-        return argmax(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "argmax", axis, keepdims, None, out, numpy_only)
 
     def argmin(
         self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
     ) -> Any:
-        from tracejit.ops.reduction import argmin
-
-        x = _numpy_compatible(self, "argmin", None, out, numpy_only)
-        return argmin(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "argmin", axis, keepdims, None, out, numpy_only)
 
     def any(
         self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
     ) -> Any:
-        from tracejit.ops.reduction import any
-
-        x = _numpy_compatible(self, "any", None, out, numpy_only)
-        return any(x, axis=axis, keepdims=keepdims)
+        return _reduce(self, "any", axis, keepdims, None, out, numpy_only)
 
     def all(
         self, axis: Any = None, out: None = None, keepdims: bool = False, **numpy_only: Any
     ) -> Any:
-        from tracejit.ops.reduction import all
+        return _reduce(self, "all", axis, keepdims, None, out, numpy_only)
 
-        x = _numpy_compatible(self, "all", None, out, numpy_only)
-        return all(x, axis=axis, keepdims=keepdims)
+
+def _reduce(
+    x: Any, name: str, axis: Any, keepdims: bool, dtype: Any, out: Any, numpy_only: dict
+) -> Any:
+    """The reduction ``tj.<name>`` of ``x``, after numpy's keywords are applied or refused."""
+    from tracejit.ops import reduction  # (the reduction ops build on this module's methods)
+
+    x = _numpy_compatible(x, name, dtype, out, numpy_only)
+    return getattr(reduction, name)(x, axis=axis, keepdims=keepdims)
 
 
 def _numpy_compatible(x: Any, method: str, dtype: Any, out: Any, numpy_only: dict) -> Any:

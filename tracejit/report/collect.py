@@ -19,6 +19,7 @@ from tracejit.ir.source import SourceLoc
 from tracejit.passes.manager import PassRecord, run_pipeline
 from tracejit.tracing import inspection
 from tracejit.tracing.retracing import Retrace, definition_site, describe_call, explain
+from tracejit.tracing.signature import symbolic_structs
 
 if TYPE_CHECKING:
     from tracejit.tracing.function import ConcreteFunction, Function
@@ -151,8 +152,6 @@ def xla_view(concrete: ConcreteFunction) -> XlaView:
         if all(a.is_fully_known() for a in avals):
             structs: Any = [a.to_struct() for a in avals]
         else:
-            from tracejit.saved.export import symbolic_structs  # (saved builds on tracing)
-
             structs = symbolic_structs(avals)
         start = time.perf_counter()
         lowered = concrete.executable.lower(structs)

@@ -28,30 +28,7 @@ import jax
 from jax import export as jax_export
 
 from tracejit.lowering.to_jax import graph_to_function
-from tracejit.types import AVal
-
-
-def symbolic_structs(
-    avals: Sequence[AVal], shapes: Sequence[str | None] | None = None
-) -> list[jax.ShapeDtypeStruct]:
-    """ShapeDtypeStructs for ``avals`` with each unknown dim a jax symbolic dimension, all in
-    one symbolic scope (see the module docstring for the default naming)."""
-    scope = jax_export.SymbolicScope()
-    structs = []
-    for i, aval in enumerate(avals):
-        given = shapes[i] if shapes is not None and i < len(shapes) else None
-        if given is None and aval.is_fully_known():
-            structs.append(aval.to_struct())
-            continue
-        if given is None:
-            dims = [
-                "batch" if (axis == 0 and d is None) else (f"d{i}_{axis}" if d is None else str(d))
-                for axis, d in enumerate(aval.shape)
-            ]
-            given = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-        shape = jax_export.symbolic_shape(given, scope=scope)
-        structs.append(jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak))
-    return structs
+from tracejit.tracing.signature import symbolic_structs
 
 
 def _variable_names(names: Sequence[str]) -> list[str]:

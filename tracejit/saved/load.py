@@ -275,8 +275,6 @@ def _abstract_check(graph: Graph, where: str) -> None:
     """Trace the lowered graph with abstract values (no computation): every op implementation
     must accept its inputs and produce the declared types. With unknown dims, symbolic sizes are
     tried, then size 2; a graph that fails every attempt is refused."""
-    from tracejit.saved.export import symbolic_structs
-
     expected = list(graph.outputs) + [graph.state_outputs[i] for i in graph.updated_state()]
     avals = [v.aval for v in graph.inputs] + [v.aval for v in graph.state]
     known = all(a.is_fully_known() for a in avals)
@@ -284,7 +282,7 @@ def _abstract_check(graph: Graph, where: str) -> None:
         [lambda: [a.to_struct() for a in avals]]
         if known
         else [
-            lambda: symbolic_structs(avals),
+            lambda: sig.symbolic_structs(avals),
             lambda: [
                 AVal(tuple(2 if d is None else d for d in a.shape), a.dtype, a.weak).to_struct()
                 for a in avals

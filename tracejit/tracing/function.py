@@ -181,10 +181,8 @@ class ConcreteFunction:
         _, leaves = sig.flatten_arguments(canonical, self.function._signature.names, self.name)
         avals = [leaf.aval() if isinstance(leaf, TensorSpec) else None for leaf in leaves]
         if any(a is not None and not a.is_fully_known() for a in avals):
-            from tracejit.saved.export import symbolic_structs  # (saved builds on tracing)
-
             known = [a if a is not None else aval_of_array(x) for a, x in zip(avals, leaves)]
-            return self.executable.lower(symbolic_structs(known))
+            return self.executable.lower(sig.symbolic_structs(known))
         structs = [a.to_struct() if a is not None else x for a, x in zip(avals, leaves)]
         return self.executable.lower(structs)
 

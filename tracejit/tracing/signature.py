@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
 import numpy as np
+from jax import export as jax_export
 
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable
@@ -327,3 +328,28 @@ def check_against_signature(
             f"{function}(): argument '{where}' does not match the input_signature: expected "
             f"{expected_text}, got {describe_leaf(given)}"
         )
+
+
+def symbolic_structs(
+    avals: Sequence[AVal], shapes: Sequence[str | None] | None = None
+) -> list[jax.ShapeDtypeStruct]:
+    """ShapeDtypeStructs for ``avals`` with each unknown dim a jax symbolic dimension, all in
+    one symbolic scope. By default an unknown leading dim is the shared symbol ``batch``, any
+    other unknown dim one of its own (``d<input>_<axis>``); ``shapes`` gives a jax shape string
+    per input instead (None keeps the default)."""
+    scope = jax_export.SymbolicScope()
+    structs = []
+    for i, aval in enumerate(avals):
+        given = shapes[i] if shapes is not None and i < len(shapes) else None
+        if given is None and aval.is_fully_known():
+            structs.append(aval.to_struct())
+            continue
+        if given is None:
+            dims = [
+                "batch" if (axis == 0 and d is None) else (f"d{i}_{axis}" if d is None else str(d))
+                for axis, d in enumerate(aval.shape)
+            ]
+            given = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+        shape = jax_export.symbolic_shape(given, scope=scope)
+        structs.append(jax.ShapeDtypeStruct(shape, aval.dtype, weak_type=aval.weak))
+    return structs

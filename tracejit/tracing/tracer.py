@@ -28,6 +28,7 @@ from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc, user_location
 from tracejit.ops.elementwise import CAST
 from tracejit.ops.registry import OpDef, bind
+from tracejit.ops.shape import stack
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
 from tracejit.types import AVal, array_of_python, aval_of_array, aval_of_python_scalar
@@ -401,8 +402,6 @@ def _holds_symbolic(items: list | tuple) -> bool:
 def _stacked(items: list | tuple) -> Any:
     """A nested list of tensors and numbers as one tensor (``tj.stack`` at each level): what
     an op argument ``[x, y]`` means, as it does eagerly."""
-    from tracejit.ops.shape import stack  # (shape ops build on the tracer's module)
-
     if not items:
         raise OpTypeError("stack", "got an empty list where a tensor is expected")
     return stack([_stacked(x) if isinstance(x, (list, tuple)) else x for x in items])
