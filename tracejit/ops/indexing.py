@@ -6,8 +6,10 @@ spells the index as a tuple of tagged entries (one per input dim consumed, plus 
 trailing full slices are dropped, so equal indexings give equal params (and CSE merges them).
 
 An integer array in the index becomes a ``:`` in the ``slice`` node followed by a ``take`` node on
-the matching axis of the result. Boolean masks are refused: the result's shape would depend on the
-mask's values, which a graph's avals cannot express.
+the matching axis of the result; several arrays are one ``gather_index`` node
+(tracejit/ops/advanced_indexing.py, which also holds the functional update ``x.at[...]``).
+Boolean masks are refused: the result's shape would depend on the mask's values, which a graph's
+avals cannot express.
 
 The gradients of ``take`` and ``slice`` scatter the cotangent back into zeros shaped like the
 input, with the two ops that are their transposes: ``index_add`` (a scatter-add along an axis) and
@@ -259,7 +261,8 @@ def slice_add(x: Any, index: Any, updates: Any) -> Any:
 # getitem -----------------------------------------------------------------------------------------
 @locates_errors
 def getitem(x: Any, index: Any) -> Any:
-    """``x[index]`` with numpy semantics for basic indexing plus one integer array index.
+    """``x[index]`` with numpy semantics: basic indexing (ints, slices, None, ``...``) and
+    integer-array indexing (several arrays broadcast together, as numpy and the array API).
 
     >>> import tracejit as tj
     >>> x = tj.reshape(tj.arange(12), (3, 4))
@@ -272,13 +275,13 @@ def getitem(x: Any, index: Any) -> Any:
     aval = arg_aval("slice", x)
     entries = [_parse_entry(entry) for entry in (index if isinstance(index, tuple) else (index,))]
     arrays = [i for i, entry in enumerate(entries) if entry[0] == "array"]
-    if len(arrays) > 1:
-        raise _index_error(
-            aval,
-            f"only one integer array index is supported, got {len(arrays)}; index in "
-            "several steps, e.g. x[a][:, b]",
-        )
     expanded = _expand_ellipsis(aval, entries)
+    if len(arrays) > 1 or (arrays and _moves_to_front(entries, expanded)):
+        # Several index arrays (or one that numpy moves to the front): one gather_index node.
+        # (advanced_indexing builds on this module, hence the import here.)
+        from tracejit.ops.advanced_indexing import gather_index
+
+        return gather_index(x, index)
     basic = [FULL_SLICE if entry[0] == "array" else entry for entry in expanded]
     _check_ints(aval, basic)  # eagerly too: jax clamps out-of-range ints instead of failing
     while basic and basic[-1] == FULL_SLICE:
@@ -363,21 +366,17 @@ def _expand_ellipsis(aval: AVal, entries: list[IndexEntry]) -> list[IndexEntry]:
     return entries[:at] + [FULL_SLICE] * (aval.ndim - consumed) + entries[at + 1 :]
 
 
-def _gather_axis(aval: AVal, entries: list[IndexEntry], expanded: list[IndexEntry]) -> int:
-    """The axis of the basic-indexed result where the array index applies.
-
-    numpy moves the array's dims to the front when int indices and the array index are separated
-    by a slice, None or ellipsis; a separate ``take`` cannot express that, so it is refused unless
-    the array's dims land at the front anyway."""
+def _moves_to_front(entries: list[IndexEntry], expanded: list[IndexEntry]) -> bool:
+    """numpy moves the array's dims to the front when int indices and the array index are
+    separated by a slice, None or ellipsis: a ``take`` on the sliced result cannot say that."""
     at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
     axis = sum(entry[0] in ("slice", "newaxis") for entry in expanded[:at])
     advanced = [i for i, entry in enumerate(entries) if entry[0] in ("int", "array")]
     between = entries[advanced[0] : advanced[-1] + 1]
-    if axis and any(entry[0] not in ("int", "array") for entry in between):
-        raise _index_error(
-            aval,
-            "an int index and the array index are separated by a slice, None or ...: "
-            "numpy would move the array's dimensions to the front; index in two steps instead "
-            "(e.g. x[0][:, idx] rather than x[0, :, idx])",
-        )
-    return axis
+    return bool(axis) and any(entry[0] not in ("int", "array") for entry in between)
+
+
+def _gather_axis(aval: AVal, entries: list[IndexEntry], expanded: list[IndexEntry]) -> int:
+    """The axis of the basic-indexed result where the (single) array index applies."""
+    at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
+    return sum(entry[0] in ("slice", "newaxis") for entry in expanded[:at])

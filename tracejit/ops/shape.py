@@ -1,5 +1,6 @@
 """Shape ops: transpose, reshape, broadcast, expand/squeeze, concatenate/stack/split. Gathers
-(``take``) and indexing (``x[...]``) live in ``indexing.py`` and are re-exported here.
+(``take``) and indexing (``x[...]``) live in ``indexing.py`` (several index arrays and ``x.at[...]``
+in ``advanced_indexing.py``) and are re-exported here.
 
 Unknown dimensions (``None``) flow through every rule: a dim that cannot be proven from the input
 avals stays ``None``, and the run-time shape check is left to jax. Data-dependent shapes (boolean
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import OpError, OpTypeError, ShapeError
+from tracejit.ops.advanced_indexing import gather_index
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.indexing import FULL_SLICE, SLICE, getitem, take
 from tracejit.ops.infer import jax_dtype, normalize_axes, normalize_axis, shape_text
@@ -429,6 +431,7 @@ __all__ = [
     "broadcast_to",
     "concatenate",
     "expand_dims",
+    "gather_index",
     "getitem",
     "reshape",
     "split",
