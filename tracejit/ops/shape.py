@@ -320,8 +320,10 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
 
 
 @locates_errors
-def reshape(x: Any, shape: int | Sequence[int]) -> Any:
+def reshape(x: Any, shape: int | Sequence[int], *, copy: bool | None = None) -> Any:
     """Give ``x`` a new shape with the same elements; one dimension may be -1 (inferred).
+    ``copy`` is the array API's: tensors are immutable, so a copy cannot be told apart from
+    the original and every value is accepted.
 
     >>> import tracejit as tj
     >>> tj.reshape(tj.arange(6), (2, -1)).numpy()
