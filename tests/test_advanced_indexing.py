@@ -194,3 +194,35 @@ def test_item_assignment_says_tensors_are_immutable_and_what_to_write():
     x = tj.constant([1.0, 2.0])
     with pytest.raises(TypeError, match=r"immutable: x\[0\] = value .* x.at\[index\].set"):
         x[0] = 5.0
+
+
+# boolean masks -----------------------------------------------------------------------------------
+MASKS = [X > 30, (X > 30)[:, :, 0], np.zeros((3, 4, 5), bool), [True, False, True]]
+
+
+@pytest.mark.parametrize("mask", MASKS, ids=range(len(MASKS)))
+def test_an_eager_boolean_mask_selects_as_numpy(mask):
+    expected = X[np.asarray(mask)]
+    for key in (mask, tj.constant(np.asarray(mask))):
+        got = tj.constant(X)[key]
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_a_mask_combines_with_other_indices():
+    mask = X[0, 0] > 1
+    np.testing.assert_array_equal(tj.constant(X)[..., tj.constant(mask)].numpy(), X[..., mask])
+    np.testing.assert_array_equal(tj.constant(X)[1, :, mask].numpy(), X[1, :, mask])
+
+
+def test_a_mask_update_and_its_gradient():
+    v = tj.Variable(X)
+    np.testing.assert_array_equal(v.at[v > 30].set(0.0).numpy(), np.where(X > 30, 0.0, X))
+    with tj.GradientTape() as tape:
+        loss = tj.sum(v[v > 30] ** 2)
+    np.testing.assert_array_equal(tape.gradient(loss, v).numpy(), np.where(X > 30, 2 * X, 0.0))
+
+
+def test_a_mask_of_the_wrong_shape_raises_index_error():
+    with pytest.raises(IndexOutOfRangeError, match=r"mask of shape \(4,\) does not match"):
+        tj.constant(X)[np.ones(4, bool)]

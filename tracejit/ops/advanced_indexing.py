@@ -35,6 +35,7 @@ from tracejit.ops.indexing import (
     _index_error,
     _parse_entry,
     _slice_size,
+    index_entries,
 )
 from tracejit.ops.infer import broadcast_shapes
 from tracejit.ops.like import cast_ct, takes_gradient
@@ -218,8 +219,7 @@ SCATTER_INDEX = defop("scatter_index", _infer_scatter, _scatter, _scatter_vjp)
 def parse_index(x: Any, index: Any, op: str) -> tuple[tuple[IndexEntry, ...], list[Any]]:
     """``index`` as tagged entries, with ``("array", k)`` for the ``k``-th index array."""
     aval = arg_aval(op, x)
-    raw = index if isinstance(index, tuple) else (index,)
-    entries = _expand_ellipsis(aval, [_parse_entry(entry) for entry in raw])
+    entries = _expand_ellipsis(aval, [_parse_entry(entry) for entry in index_entries(aval, index)])
     arrays: list[Any] = []
     tagged: list[IndexEntry] = []
     for entry in entries:
