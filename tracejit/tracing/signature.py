@@ -32,6 +32,17 @@ from tracejit.types import ARRAY_TYPE, AVal, TensorSpec, aval_of_array
 TUPLE, LIST, DICT, STATIC, NONE, VARIABLE = "tuple", "list", "dict", "static", "none", "variable"
 
 
+@dataclasses.dataclass(frozen=True)
+class AnyRank:
+    """A ``TensorSpec(shape=None)`` in an input_signature: a tensor of this dtype and any rank.
+
+    XLA compiles one rank at a time, so a call resolves it to the call's rank with every
+    dimension unknown (``resolve_ranks``): one trace per rank seen, TF's unknown rank emulated.
+    """
+
+    dtype: np.dtype
+
+
 class VariableKey:
     """A variable in a cache key: equal only to itself (identity), with its aval."""
 
@@ -72,7 +83,7 @@ def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
         return (kind, tuple(flatten(x, leaves, objects) for x in obj))
     if kind is TensorSpec:
         leaves.append(obj)
-        return obj.aval()
+        return obj.aval() if obj.shape is not None else AnyRank(obj.dtype)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         fields = tuple(f.name for f in dataclasses.fields(obj))
         return (kind, fields, tuple(flatten(getattr(obj, f), leaves, objects) for f in fields))
@@ -155,6 +166,10 @@ def aval_matches(spec: AVal, actual: AVal) -> bool:
 
 def matches(spec: Any, actual: Any) -> bool:
     """Whether a call's structure fits a (possibly generalized) traced structure."""
+    if type(spec) is AnyRank:
+        if isinstance(actual, AVal):
+            return actual.dtype == spec.dtype and not actual.weak
+        return spec == actual
     if isinstance(spec, AVal):
         return isinstance(actual, AVal) and aval_matches(spec, actual)
     if isinstance(spec, tuple) and isinstance(actual, tuple):
@@ -183,6 +198,35 @@ def relax(old: Any, new: Any) -> Any | None:
             parts.append(merged)
         return tuple(parts)
     return old if old == new else None
+
+
+def resolve_ranks(spec: Any, actual: Any) -> Any:
+    """``spec`` with each ``AnyRank`` that meets a tensor in ``actual`` replaced by an aval of
+    that tensor's rank with every dimension unknown (what one trace per rank covers)."""
+    if type(spec) is AnyRank:
+        if isinstance(actual, AVal):
+            return AVal((None,) * actual.ndim, spec.dtype, False)
+        return spec
+    if (
+        isinstance(spec, tuple)
+        and not isinstance(spec, AVal)
+        and isinstance(actual, tuple)
+        and len(spec) == len(actual)
+        and not (spec and spec[0] in (STATIC, VARIABLE))
+    ):
+        return tuple(resolve_ranks(s, a) for s, a in zip(spec, actual))
+    return spec
+
+
+def has_any_rank(structure: Any) -> bool:
+    """Whether a structure still holds a tensor of unknown rank (which cannot be traced)."""
+    if type(structure) is AnyRank:
+        return True
+    if isinstance(structure, tuple) and not isinstance(structure, AVal):
+        if structure and structure[0] in (STATIC, VARIABLE):
+            return False
+        return any(has_any_rank(child) for child in structure)
+    return False
 
 
 # Canonical arguments -----------------------------------------------------------------------
@@ -279,6 +323,8 @@ def _find_unhashable(obj: Any, path: str) -> tuple[str, Any] | None:
 
 def describe_leaf(structure: Any) -> str:
     """Words for a structure node in error messages."""
+    if type(structure) is AnyRank:
+        return f"a tensor of any rank and dtype {structure.dtype}"
     if isinstance(structure, AVal):
         shape = tuple("?" if d is None else d for d in structure.shape)
         return f"a tensor of shape {shape} and dtype {structure.dtype}"
@@ -319,11 +365,12 @@ def check_against_signature(
         if found is None:
             continue
         where, expected, given = found
-        expected_text = (
-            repr(TensorSpec.from_aval(expected))
-            if isinstance(expected, AVal)
-            else describe_leaf(expected)
-        )
+        if isinstance(expected, AVal):
+            expected_text = repr(TensorSpec.from_aval(expected))
+        elif type(expected) is AnyRank:
+            expected_text = repr(TensorSpec(None, expected.dtype))
+        else:
+            expected_text = describe_leaf(expected)
         raise SignatureError(
             f"{function}(): argument '{where}' does not match the input_signature: expected "
             f"{expected_text}, got {describe_leaf(given)}"
