@@ -219,3 +219,5 @@ from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_no
 
 # TF2's functions, the rest (issue 14): Python code at run time
 from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E402
+from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402
+from tracejit.runtime.placement import device  # noqa: E402

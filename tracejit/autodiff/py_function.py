@@ -402,7 +402,7 @@ def _traced_avals(
                 "py_function",
                 f"{what}: inside a tj.function, Tout must give each output's full shape (XLA "
                 f"compiles fixed shapes), got {_describe(shape, dtype)} for output {i}; write "
-                f"Tout=tj.TensorSpec(shape, {dtype})",
+                f"Tout=tj.TensorSpec(shape, {dtype}) (tj.TensorSpec([], {dtype}) for a scalar)",
                 user_location(),
             )
         avals.append(AVal(tuple(shape), dtype, False))
@@ -456,7 +456,12 @@ def _tensor(value: Any) -> Any:
     return wrap(jax.numpy.asarray(value))
 
 
-def py_function(func: Callable[..., Any], inp: Any, Tout: Any, name: str | None = None) -> Any:  # noqa: N803 - TF's parameter name
+def py_function(
+    func: Callable[..., Any] | None = None,
+    inp: Any = None,
+    Tout: Any = None,  # noqa: N803 - TF's parameter name
+    name: str | None = None,
+) -> Any:
     """Run Python code on eager tensors from a compiled function, as ``tf.py_function``.
 
     ``func(*inp)`` is called with eager tensors when the program *runs* (every call of a
@@ -478,13 +483,15 @@ def py_function(func: Callable[..., Any], inp: Any, Tout: Any, name: str | None 
     >>> f(tj.constant([0.5, 2.0, -3.0])).numpy()
     array([0.25, 3.  , 5.  ], dtype=float32)
     """
+    if func is None or inp is None:  # as a decorator: @tj.py_function(Tout=...)
+        return _decorator(func, inp, Tout, name, TENSOR_INPUTS, PY_FUNCTION, "py_function")
     return _run(func, inp, Tout, name, TENSOR_INPUTS, PY_FUNCTION)
 
 
 def numpy_function(
-    func: Callable[..., Any],
-    inp: Any,
-    Tout: Any,  # noqa: N803 - TF's parameter name
+    func: Callable[..., Any] | None = None,
+    inp: Any = None,
+    Tout: Any = None,  # noqa: N803 - TF's parameter name
     stateful: bool = True,
     name: str | None = None,
 ) -> Any:
@@ -503,7 +510,34 @@ def numpy_function(
     array([1, 2, 3], dtype=int32)
     """
     op = NUMPY_FUNCTION if stateful else NUMPY_FUNCTION_STATELESS
+    if func is None or inp is None:  # as a decorator: @tj.numpy_function(Tout=...)
+        return _decorator(func, inp, Tout, name, NUMPY_INPUTS, op, "numpy_function")
     return _run(func, inp, Tout, name, NUMPY_INPUTS, op)
+
+
+def _decorator(
+    func: Any,
+    inp: Any,
+    Tout: Any,
+    name: str | None,
+    inputs: str,
+    op: Any,
+    api: str,  # noqa: N803
+) -> Any:
+    """TF's decorator form: ``@tj.py_function(Tout=...)`` makes ``f(*inp)`` call the op."""
+    if Tout is None:
+        raise TypeError(f"tj.{api} needs Tout (a tj.TensorSpec, a dtype, or a list of them)")
+    if inp is not None:
+        raise TypeError(f"tj.{api}: as a decorator, give Tout (and name), not inp")
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def call(*args: Any) -> Any:
+            return _run(fn, list(args), Tout, name, inputs, op)
+
+        return call
+
+    return decorate if func is None else decorate(func)
 
 
 __all__ = ["HostFunction", "numpy_function", "py_function"]

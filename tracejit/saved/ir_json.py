@@ -133,6 +133,14 @@ def _refuse_python_code(node: Node) -> None:
                 "computation with tj.saved.export(concrete_function) (jax.export serializes "
                 "it), or write the function with tracejit ops"
             )
+        if type(value).__name__ == "HostFunction":  # tj.py_function / tj.numpy_function
+            where = f" at {node.loc}" if node.loc is not None else ""
+            raise TypeError(
+                f"op {node.op.name}{where} calls the Python function {value} "
+                f"({value.what()}), which cannot be saved: it runs Python code when the program "
+                "runs, and a saved function loads without your code. Write it with tracejit ops "
+                "to save it"
+            )
 
 
 # Checked access to JSON --------------------------------------------------------------------------

@@ -58,6 +58,49 @@ class VariableKey:
         return id(self.variable)
 
 
+# The tracing protocol: a class that defines ``__tracejit_trace_key__(self)`` (returning a hashable
+# value) enters cache keys by that value, as a Python argument: equal keys share a trace, a new
+# key traces again (TF's ``__tf_tracing_type__``, in one method).
+TRACE_KEY = "__tracejit_trace_key__"
+
+
+class TraceKeyed:
+    """An argument that defines the tracing protocol, in a cache key: equal to another when
+    both are of one class and their trace keys are equal; ``obj`` is the argument itself."""
+
+    __slots__ = ("obj", "key", "_hash")
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.key = getattr(obj, TRACE_KEY)()
+        try:
+            self._hash = hash((type(obj), self.key))
+        except TypeError:
+            raise TypeError(
+                f"{type(obj).__name__}.{TRACE_KEY}() returned a {type(self.key).__name__}, which "
+                "is not hashable; return a hashable value (a number, string or tuple of them)"
+            ) from None
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TraceKeyed)
+            and type(other.obj) is type(self.obj)
+            and other.key == self.key
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"{type(self.obj).__name__} with trace key {self.key!r}"
+
+
+def python_value(structure: Any) -> Any:
+    """The Python value a STATIC structure node holds (the argument itself for ``TraceKeyed``)."""
+    value = structure[2]
+    return value.obj if type(value) is TraceKeyed else value
+
+
 def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
     """Append the tensor leaves of ``obj`` to ``leaves`` (their arrays, or the tensor objects
     themselves with ``objects=True``); return its hashable structure."""
@@ -84,6 +127,8 @@ def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
     if kind is TensorSpec:
         leaves.append(obj)
         return obj.aval() if obj.shape is not None else AnyRank(obj.dtype)
+    if hasattr(kind, TRACE_KEY):
+        return (STATIC, kind, TraceKeyed(obj))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         fields = tuple(f.name for f in dataclasses.fields(obj))
         return (kind, fields, tuple(flatten(getattr(obj, f), leaves, objects) for f in fields))
@@ -122,7 +167,7 @@ def unflatten(structure: Any, leaves: Iterator[Any]) -> Any:
     if tag == LIST:
         return [unflatten(s, leaves) for s in structure[1]]
     if tag == STATIC:
-        return structure[2]
+        return python_value(structure)
     if tag == VARIABLE:
         return structure[1].variable
     if tag == DICT:
