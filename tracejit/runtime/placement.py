@@ -98,4 +98,3 @@ def device(name: Any) -> Iterator[jax.Device]:
             yield placed
     finally:
         state.device = previous
-
