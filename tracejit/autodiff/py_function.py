@@ -193,9 +193,9 @@ def _checked(
             )
         value = array.astype(dtype)
         got_dtype, got_shape = dtype, tuple(value.shape)
-    if as_dtype(got_dtype) != dtype or not _fits(shape, got_shape):
+    if np.dtype(got_dtype) != dtype or not _fits(shape, got_shape):  # exact, as in TF
         raise InvalidArgumentError(
-            f"{fn.what()}: output {i} has {_describe(got_shape, as_dtype(got_dtype))}, but Tout "
+            f"{fn.what()}: output {i} has {_describe(got_shape, np.dtype(got_dtype))}, but Tout "
             f"declares {_describe(shape, dtype)}; return what Tout says, or change Tout"
         )
     return value
@@ -257,7 +257,7 @@ def _stateful_impl(
     *arrays: Any, func: HostFunction, Tout: OutTypes, single: bool
 ) -> tuple[Any, ...]:
     host = _host_outputs(func, Tout, single)
-    return tuple(io_callback(host, _structs(Tout, func.what()), *arrays, ordered=False))
+    return tuple(io_callback(host, _structs(Tout, func.what()), *arrays, ordered=True))
 
 
 def _pure_impl(*arrays: Any, func: HostFunction, Tout: OutTypes, single: bool) -> tuple[Any, ...]:

@@ -60,8 +60,25 @@ class VariableKey:
 
 # The tracing protocol: a class that defines ``__tracejit_trace_key__(self)`` (returning a hashable
 # value) enters cache keys by that value, as a Python argument: equal keys share a trace, a new
-# key traces again (TF's ``__tf_tracing_type__``, in one method).
+# key traces again (TF's ``__tf_tracing_type__``, in one method). A class written for TF's
+# protocol works too: its ``__tf_tracing_type__(context)`` (called with ``context=None``) is the
+# key, matched by equality (TF's subtype relations are not used).
 TRACE_KEY = "__tracejit_trace_key__"
+TF_TRACE_TYPE = "__tf_tracing_type__"
+
+
+_PYTHON_SCALARS = frozenset({int, float, bool, str, complex})
+
+
+def _trace_key(obj: Any) -> Any:
+    method = getattr(obj, TRACE_KEY, None)
+    if method is not None:
+        return method()
+    return getattr(obj, TF_TRACE_TYPE)(None)
+
+
+class TraceKeyError(TypeError):
+    """A class's trace key is not hashable (raised as it is, not as 'unhashable argument')."""
 
 
 class TraceKeyed:
@@ -72,13 +89,14 @@ class TraceKeyed:
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
-        self.key = getattr(obj, TRACE_KEY)()
+        self.key = _trace_key(obj)
         try:
             self._hash = hash((type(obj), self.key))
         except TypeError:
-            raise TypeError(
-                f"{type(obj).__name__}.{TRACE_KEY}() returned a {type(self.key).__name__}, which "
-                "is not hashable; return a hashable value (a number, string or tuple of them)"
+            raise TraceKeyError(
+                f"{type(obj).__name__}.{TRACE_KEY}() (or {TF_TRACE_TYPE}) returned a "
+                f"{type(self.key).__name__}, which is not hashable; return a hashable value (a "
+                "number, string or tuple of them)"
             ) from None
 
     def __eq__(self, other: object) -> bool:
@@ -127,7 +145,9 @@ def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
     if kind is TensorSpec:
         leaves.append(obj)
         return obj.aval() if obj.shape is not None else AnyRank(obj.dtype)
-    if hasattr(kind, TRACE_KEY):
+    if kind in _PYTHON_SCALARS:
+        return (STATIC, kind, obj)
+    if hasattr(kind, TRACE_KEY) or hasattr(kind, TF_TRACE_TYPE):
         return (STATIC, kind, TraceKeyed(obj))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         fields = tuple(f.name for f in dataclasses.fields(obj))
@@ -332,6 +352,8 @@ def flatten_arguments(
             except DtypeError:
                 raise DtypeError(f"{function}(): argument '{name}': {err}") from None
         raise
+    except TraceKeyError as err:
+        raise TraceKeyError(f"{function}(): {err}") from None
     except TypeError:
         for name, arg in zip(names, canonical):
             path = _find_unhashable(arg, name)
