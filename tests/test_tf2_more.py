@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -556,3 +557,68 @@ def test_classes_written_for_tf_tracing_protocol_work_too():
     assert f.trace_count == 1
     np.testing.assert_array_equal(f(TfFruit(Mango)).numpy(), [6, 8])
     assert f.trace_count == 2
+
+
+# 6. docs/coming-from-tensorflow.md: every tracejit name in its tables exists -------------------
+PAGE = HERE.parent / "docs" / "coming-from-tensorflow.md"
+_CHECKED_NAME = re.compile(r"^(tj|f|cf|v|x|tape|module|ckpt|opt|strategy)((?:\.[A-Za-z_]\w*)+)")
+
+
+def _tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Each markdown table of the page: (header cells, body rows of cells)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append((current[0], current[2:]))
+            current = []
+    return tables
+
+
+def _samples() -> dict[str, Any]:
+    """An object for each short name the tables use."""
+    f = tj.function(lambda a: a * 2)
+    return {
+        "tj": tj,
+        "f": f,
+        "cf": f.get_concrete_function(tj.TensorSpec([2])),
+        "x": tj.constant([1.0, 2.0]),
+        "v": tj.Variable([1.0, 2.0]),
+        "tape": tj.GradientTape(),
+        "module": tj.Module(),
+        "ckpt": tj.train.Checkpoint(),
+        "opt": tj.optim.SGD(0.1),
+        "strategy": tj.distribute.DataParallel(),
+    }
+
+
+def test_every_tracejit_name_in_the_tensorflow_page_exists():
+    samples = _samples()
+    tables = _tables(PAGE.read_text())
+    assert len(tables) >= 6
+    checked, missing = 0, []
+    for header, rows in tables:
+        assert header[0] == "TensorFlow" and header[1] in ("tracejit", "instead"), header
+        for row in rows:
+            assert len(row) == 3, row
+            assert re.search(r"`[^`]+`", row[0]), f"no TF name in {row}"
+            names = [
+                m for span in re.findall(r"`([^`]+)`", row[1]) if (m := _CHECKED_NAME.match(span))
+            ]
+            if header[1] == "tracejit":
+                assert names, f"no tracejit name to check in {row}"
+            for match in names:
+                obj = samples[match.group(1)]
+                for part in match.group(2).strip(".").split("."):
+                    if not hasattr(obj, part):
+                        missing.append(match.group(0))
+                        break
+                    obj = getattr(obj, part)
+                checked += 1
+    assert not missing, f"names in {PAGE.name} that tracejit does not have: {missing}"
+    assert checked > 200  # the tables are the whole correspondence, not a sample
+
+
+def test_the_tensorflow_page_is_in_the_docs_nav():
+    assert "coming-from-tensorflow.md" in (HERE.parent / "mkdocs.yml").read_text()
