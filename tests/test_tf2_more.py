@@ -100,6 +100,20 @@ def test_unknown_rank_tensor_spec_itself():
         spec.aval()
 
 
+def test_per_rank_traces_save_and_load(tmp_path):
+    @tj.function(input_signature=[tj.TensorSpec(None)])
+    def total(x):
+        return tj.sum(x) * 2
+
+    total(tj.ones((3,)))
+    total(tj.ones((2, 2)))
+    loaded = tj.saved.load(tj.saved.save(total, str(tmp_path / "total")))
+    assert float(loaded.total(tj.ones((5,)))) == 10.0  # each saved rank serves any sizes
+    assert float(loaded.total(tj.ones((2, 3)))) == 12.0
+    with pytest.raises(TypeError, match="matches no saved signature"):
+        loaded.total(tj.ones((2, 2, 2)))  # a rank never traced: nothing to run
+
+
 # 2. tj.py_function / tj.numpy_function ---------------------------------------------------------
 def log_huber(x, m):
     """The TF API docs' example: Python control flow on eager tensors."""
@@ -184,6 +198,24 @@ def test_stateful_py_function_is_never_merged_dropped_or_folded():
     assert ops_of(f.get_concrete_function()).count("py_function") == 3
     f()
     assert len(calls) == 6  # and again on every call, never folded at trace time
+
+
+def test_py_function_in_a_loop_body_runs_each_iteration():
+    seen = []
+
+    def record(t):
+        seen.append(float(t))
+        return t * 2
+
+    @tj.function
+    def f(x, n):
+        for _ in tj.range(n):  # a graph loop: the callback is in its body
+            x = tj.py_function(record, [x], tj.TensorSpec([], tj.float32))
+        return x
+
+    assert float(f(tj.constant(1.0), tj.constant(3))) == 8.0
+    assert seen == [1.0, 2.0, 4.0]
+    assert "while_loop" in ops_of(f.get_concrete_function(tj.constant(1.0), tj.constant(3)))
 
 
 def test_stateless_numpy_function_may_be_merged_and_dropped():

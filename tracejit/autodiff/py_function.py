@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -44,6 +45,7 @@ from tracejit.errors import (
     ExecutionError,
     InvalidArgumentError,
     OpTypeError,
+    is_library_frame,
     python_error_type,
     raised_in_callback,
 )
@@ -129,13 +131,28 @@ def _noting_errors(host: Callable[..., Any], fn: HostFunction) -> Callable[..., 
         except ExecutionError as err:
             noted: Exception = err
         except Exception as err:  # noqa: BLE001 - the user's code: re-raised as TF's class
-            frames = traceback.extract_tb(err.__traceback__)
-            line = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+            line = _raising_line(err)
             noted = python_error_type(err)(f"{fn.what()} raised {type(err).__name__}{line}: {err}")
         noted._tracejit_noted = True  # type: ignore[attr-defined]
         raise raised_in_callback(noted) from None
 
+    if not _QUIET[0]:  # once, when the first callback is made (not at import time)
+        logging.getLogger("jax._src.callback").addFilter(_QuietNoted())
+        _QUIET[0] = True
     return call
+
+
+_NUMPY_DIR = os.sep + "numpy" + os.sep
+
+
+def _raising_line(err: BaseException) -> str:
+    """`` at file:line`` of the innermost frame of the user's code in ``err``'s traceback."""
+    frames = [
+        f
+        for f in traceback.extract_tb(err.__traceback__)
+        if not is_library_frame(f.filename) and _NUMPY_DIR not in f.filename
+    ]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 class _QuietNoted(logging.Filter):
@@ -146,7 +163,7 @@ class _QuietNoted(logging.Filter):
         return not getattr(err, "_tracejit_noted", False)
 
 
-logging.getLogger("jax._src.callback").addFilter(_QuietNoted())
+_QUIET = [False]  # whether jax's callback logger has the filter
 
 
 @contextlib.contextmanager
