@@ -31,7 +31,7 @@ import functools
 import logging
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -218,7 +218,7 @@ def _checked(
     return value
 
 
-def _fits(shape: tuple[int | None, ...] | None, actual: tuple[int, ...]) -> bool:
+def _fits(shape: tuple[int | None, ...] | None, actual: tuple[int | None, ...]) -> bool:
     if shape is None:
         return True
     return len(shape) == len(actual) and all(s is None or s == a for s, a in zip(shape, actual))
@@ -257,7 +257,7 @@ def _host_outputs(fn: HostFunction, Tout: OutTypes, single: bool) -> Callable[..
     return _noting_errors(host, fn)
 
 
-def _structs(avals: Sequence[AVal], where: str) -> list[jax.ShapeDtypeStruct]:
+def _structs(avals: Iterable[AVal], where: str) -> list[jax.ShapeDtypeStruct]:
     for aval in avals:
         if not aval.is_fully_known():
             raise OpTypeError(where, f"Tout must give every output's full shape, got {aval}")
@@ -446,7 +446,7 @@ def _run(
 ) -> Any:
     if not callable(func):
         raise TypeError(f"expected a callable func, got {type(func).__name__}")
-    host = HostFunction(func, name or getattr(func, "__name__", "function"), inputs)
+    host = HostFunction(func, name or str(getattr(func, "__name__", "function")), inputs)
     what = host.what()
     items = _inputs(inp, what)
     declared, single = _declared(Tout, what)

@@ -36,7 +36,7 @@ _ALIASES = {"gpu": "gpu", "cuda": "gpu", "rocm": "gpu", "cpu": "cpu", "tpu": "tp
 
 def available_devices() -> list[str]:
     """The names ``tj.device`` accepts for the devices of this process (``cpu:0``, ...)."""
-    names = []
+    names: list[str] = []
     for platform in ("cpu", "gpu", "tpu"):
         try:
             found = jax.devices(platform)
