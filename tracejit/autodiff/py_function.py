@@ -446,7 +446,8 @@ def _run(
 ) -> Any:
     if not callable(func):
         raise TypeError(f"expected a callable func, got {type(func).__name__}")
-    host = HostFunction(func, name or str(getattr(func, "__name__", "function")), inputs)
+    default = str(getattr(func, "__name__", type(func).__name__))
+    host = HostFunction(func, name or ("lambda" if default == "<lambda>" else default), inputs)
     what = host.what()
     items = _inputs(inp, what)
     declared, single = _declared(Tout, what)
