@@ -373,6 +373,8 @@ def test_saved_functions_refuse_py_function(tmp_path):
 
     with pytest.raises(TypeError, match="cannot be saved: it runs Python code"):
         tj.saved.save(f, str(tmp_path / "model"))
+    with pytest.raises(TypeError, match="cannot be exported.*no host callbacks"):
+        f.get_concrete_function().export()
 
 
 # 3. tj.init_scope ------------------------------------------------------------------------------

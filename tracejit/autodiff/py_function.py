@@ -49,6 +49,7 @@ from tracejit.errors import (
     python_error_type,
     raised_in_callback,
 )
+from tracejit.ir.graph import Graph, Node, nested_graphs
 from tracejit.ir.source import user_location
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.like import cast_ct, takes_gradient
@@ -385,6 +386,16 @@ NUMPY_FUNCTION_STATELESS = defop(
     differentiable=False,
     doc="Run a pure Python function on numpy arrays when the program runs.",
 )
+
+
+def host_calls(graph: Graph) -> list[tuple[Node, HostFunction]]:
+    """The nodes of ``graph`` (nested bodies included) that call back into Python."""
+    found = []
+    for node in graph.nodes:
+        found.extend((node, v) for v in node.params.values() if isinstance(v, HostFunction))
+        for _, body in nested_graphs(node):
+            found.extend(host_calls(body))
+    return found
 
 
 # The public functions ---------------------------------------------------------------------------
