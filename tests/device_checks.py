@@ -138,6 +138,22 @@ def to_device_copies_to_another_device() -> None:
 
 
 @check
+def the_array_api_device_argument_follows_tj_device() -> None:
+    import tracejit as tj
+
+    _, second = devices()
+    with tj.device("cpu:1"):
+        made = tj.zeros((2,), device=second)  # the device tensors are made on here
+        assert made.device == second
+    try:
+        tj.ones((2,), device=second)  # outside the block: placing is tj.device's job
+    except ValueError as err:
+        assert "with tj.device" in str(err), str(err)
+    else:
+        raise AssertionError("device=cpu:1 outside tj.device did not raise")
+
+
+@check
 def unknown_devices_list_the_available_ones() -> None:
     import tracejit as tj
 

@@ -12,8 +12,7 @@ import jax
 
 from tracejit.ops import bitwise as bw
 from tracejit.ops import elementwise as ew
-from tracejit.runtime.placement import resolve_device
-from tracejit.tracing import context
+from tracejit.runtime.placement import placement_device, resolve_device
 from tracejit.types import AVal
 
 
@@ -77,10 +76,7 @@ class TensorMethods:
             devices = array.devices()
             if len(devices) == 1:
                 return next(iter(devices))
-        if context.state.device is not None:
-            return context.state.device
-        default = jax.config.jax_default_device  # a device, a platform name, or None
-        return default if isinstance(default, jax.Device) else jax.devices()[0]
+        return placement_device()
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Any:
         """The tensor on ``device`` (a ``jax.Device`` or a ``tj.device`` name): ``self`` when
@@ -218,6 +214,29 @@ class TensorMethods:
 
         return getitem(self, index)
 
+    @property
+    def at(self) -> Any:
+        """The functional update, as in jax: ``x.at[index].set(v)`` (or ``.add``, ``.multiply``,
+        ``.min``, ``.max``, ``.get()``) returns a new tensor; ``x`` is unchanged.
+
+        >>> import tracejit as tj
+        >>> x = tj.zeros(4)
+        >>> x.at[1].set(5.0).numpy()
+        array([0., 5., 0., 0.], dtype=float32)
+        >>> x.at[tj.constant([0, 0, 3])].add(1.0).numpy()
+        array([2., 0., 0., 1.], dtype=float32)
+        """
+        from tracejit.ops.advanced_indexing import IndexUpdateHelper
+
+        return IndexUpdateHelper(self)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            f"{type(self).__name__} objects are immutable: x[{_index_text(index)}] = value "
+            "cannot change x in place. Use x = x.at[index].set(value), which returns the "
+            "updated tensor (a Variable: v.assign(v.at[index].set(value)))"
+        )
+
     # Methods ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Any:
         from tracejit.ops.shape import reshape
@@ -340,3 +359,12 @@ def _numpy_compatible(x: Any, method: str, dtype: Any, out: Any, numpy_only: dic
     from tracejit.ops.elementwise import cast
 
     return cast(x, dtype)
+
+
+def _index_text(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return ", ".join(
+        "..." if p is Ellipsis else ":" if p == slice(None) else type(p).__name__
+        if hasattr(p, "shape") else repr(p)
+        for p in parts
+    )

@@ -98,3 +98,27 @@ def device(name: Any) -> Iterator[jax.Device]:
             yield placed
     finally:
         state.device = previous
+
+
+def placement_device() -> jax.Device:
+    """The device new tensors are made on: the innermost ``tj.device`` block's, else jax's
+    default device."""
+    placed = context.state.device
+    if placed is not None:
+        return placed
+    default = jax.config.jax_default_device  # a device, a platform name, or None
+    return default if isinstance(default, jax.Device) else jax.devices()[0]
+
+
+def device_mismatch(device: Any) -> str | None:
+    """Why the array API's ``device=`` cannot be honoured (None when it can): it may name the
+    device tensors are made on now, or be None; placing elsewhere is ``tj.device``'s job."""
+    if device is None:
+        return None
+    here = placement_device()
+    if resolve_device(device) == here:
+        return None
+    return (
+        f"device={device!r}, but tensors are made on {here} here; place them with "
+        f"`with tj.device({device!r}):` (or x.to_device({device!r}))"
+    )
