@@ -28,9 +28,8 @@ def _sin_times_and_argmax(x: Any, y: Any) -> list[Any]:
 
 
 def py_pair(x: Any, y: Any) -> tuple[Any, ...]:
-    outs = tj.py_function(
-        _sin_times_and_argmax, [x, y], [_spec(x), _spec(x, x.shape[:-1], tj.int32)]
-    )
+    index = tj.types.as_dtype("int64")  # jax's default integer: int32 unless x64 is on
+    outs = tj.py_function(_sin_times_and_argmax, [x, y], [_spec(x), _spec(x, x.shape[:-1], index)])
     return tuple(outs)
 
 
