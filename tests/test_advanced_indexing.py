@@ -226,3 +226,16 @@ def test_a_mask_update_and_its_gradient():
 def test_a_mask_of_the_wrong_shape_raises_index_error():
     with pytest.raises(IndexOutOfRangeError, match=r"mask of shape \(4,\) does not match"):
         tj.constant(X)[np.ones(4, bool)]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [np.True_, np.False_, (np.True_, 1), (Ellipsis, np.True_), (0, np.False_, slice(None))],
+    ids=range(5),
+)
+def test_a_0d_mask_is_a_new_axis_of_length_one_or_zero_as_numpy(index):
+    expected = X[index]
+    key = index if isinstance(index, tuple) else (index,)
+    got = tj.constant(X)[tuple(tj.constant(k) if isinstance(k, np.bool_) else k for k in key)]
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.numpy(), expected)

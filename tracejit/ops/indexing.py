@@ -274,6 +274,9 @@ def getitem(x: Any, index: Any) -> Any:
     (3, 2)
     """
     aval = arg_aval("slice", x)
+    widened, widened_index = _zero_d_masks(x, aval, index)
+    if widened is not None:
+        return getitem(widened, widened_index)
     raw = index_entries(aval, index)
     entries = [_parse_entry(entry) for entry in raw]
     arrays = [i for i, entry in enumerate(entries) if entry[0] == "array"]
@@ -333,6 +336,25 @@ def index_entries(aval: AVal, index: Any) -> list[Any]:
         out.extend(np.asarray(i, np.int32) for i in np.nonzero(values))
         axis += values.ndim
     return out
+
+
+def _zero_d_masks(x: Any, aval: AVal, index: Any) -> tuple[Any, Any]:
+    """numpy reads a 0-d mask as a new axis of length 1 (True) or 0 (False), indexed there:
+    ``(x with that axis, the index with the mask as an array of zeros)``, or ``(None, index)``
+    when the index has no 0-d mask of known value."""
+    raw = list(index) if isinstance(index, tuple) else [index]
+    at = next((i for i, e in enumerate(raw) if _is_mask(e) and np.ndim(e) == 0), None)
+    if at is None:
+        return None, index
+    values = concrete_value(raw[at])
+    if values is None:
+        raise _mask_error()
+    sizes = [_consumes(entry) for entry in raw]
+    fill = aval.ndim - sum(sizes)
+    axis = sum(fill if e is Ellipsis else n for e, n in zip(raw[:at], sizes[:at], strict=True))
+    expanded = getitem(x, (slice(None),) * axis + (None,))
+    raw[at] = np.zeros(int(bool(values)), np.int32)
+    return expanded, tuple(raw)
 
 
 def _consumes(entry: Any) -> int:
@@ -400,9 +422,8 @@ def _mask_error() -> OpError:
     return OpError(
         "slice",
         "boolean mask indexing needs the mask's values: it works eagerly, but inside "
-        "tj.function the result's shape would depend on them (and 0-d masks are not "
-        "supported). Use tj.where(mask, x, 0) to select values, or "
-        "tj.nonzero(mask, size=...) for a fixed number of indices",
+        "tj.function the result's shape would depend on them. Use tj.where(mask, x, 0) to "
+        "select values, or tj.nonzero(mask, size=...) for a fixed number of indices",
     )
 
 
