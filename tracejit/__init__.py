@@ -216,3 +216,6 @@ from tracejit.ops.jax_call import jax_function  # noqa: E402
 
 # Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
+
+# tj.vmap over tracejit's IR (issue 15): imported last, it installs every op's batching rule.
+from tracejit.batching import vectorized_map, vmap  # noqa: E402
