@@ -30,7 +30,7 @@ from tracejit.eager.tensor import Tensor, constant
 from tracejit.eager.variable import Variable
 from tracejit.errors import BatchingError, OpError
 from tracejit.ir.graph import Graph, Node, Value
-from tracejit.ir.source import user_location
+from tracejit.ir.source import replaying_at, user_location
 from tracejit.ops.batching import materialize, to_front
 from tracejit.ops.registry import bind
 from tracejit.ops.tensor_methods import TensorMethods
@@ -61,11 +61,12 @@ def run_nodes(nodes: Sequence[Node], env: dict[Value, Entry]) -> None:
         objects = tuple(obj for obj, _ in ins)
         dims = tuple(d for _, d in ins)
         op = node.op
-        if all(d is None for d in dims):
-            out: Any = bind(op, *objects, **node.params)
-            out_dims: Any = tuple(None for _ in out) if op.multiple_results else None
-        else:
-            out, out_dims = _apply_rule(node, objects, dims)
+        with replaying_at(node.loc):  # the new nodes (and errors) get the user's line
+            if all(d is None for d in dims):
+                out: Any = bind(op, *objects, **node.params)
+                out_dims: Any = tuple(None for _ in out) if op.multiple_results else None
+            else:
+                out, out_dims = _apply_rule(node, objects, dims)
         if op.multiple_results:
             env.update(zip(node.outputs, zip(out, out_dims)))
         else:
@@ -85,10 +86,11 @@ def _apply_rule(node: Node, objects: tuple[Any, ...], dims: tuple[int | None, ..
         )
     try:
         return op.batch(objects, dims, **node.params)
-    except OpError as err:
-        if err.loc is None or err.loc == user_location():
-            raise type(err)(err.op, f"(batching for tj.vmap) {err.detail}", node.loc) from None
+    except BatchingError:
         raise
+    except OpError as err:
+        detail = f"while batching for tj.vmap: {err.detail}"
+        raise type(err)(err.op, detail, err.loc or node.loc) from None
 
 
 # Tracing per-example functions and new bodies ----------------------------------------------------
