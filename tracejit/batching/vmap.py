@@ -316,7 +316,7 @@ def _output_value(builder: GraphBuilder, name: str, leaf: Any, i: int) -> Value:
 
 
 def _check_no_assignments(builder: GraphBuilder, name: str) -> None:
-    assigned = [v.name for v, _ in builder.assigned_in_body()]
+    assigned = [v.name for v, _ in builder.nested_variables.values()]  # nothing is preset
     assigned += [
         v.name
         for v, before, after in zip(builder.variables, builder.state_inputs, builder.state_current)

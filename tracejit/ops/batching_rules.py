@@ -161,7 +161,7 @@ def _matmul(args: tuple[Any, ...], dims: Dims) -> Any:
     squeeze: list[int] = []
     if dx is not None:
         x = to_front(x, dx)
-        if rx == 1 and not (dy is None and ry == 1):  # (B, k) @ (k,) is already right
+        if rx == 1 and (dy is not None or ry > 2):  # (B, k) @ (k,) or (k, n) is right as is
             x, rx = bind(_op("expand_dims"), x, axes=(1,)), 2
             squeeze.append(-2)
     if dy is not None:
@@ -169,9 +169,9 @@ def _matmul(args: tuple[Any, ...], dims: Dims) -> Any:
         if ry == 1:
             y, ry = bind(_op("expand_dims"), y, axes=(2,)), 2
             squeeze.append(-1)
-    rank = max(rx, ry)
-    x = x if dx is None else with_rank(x, rank)
-    y = y if dy is None else with_rank(y, rank)
+    rank = max(rx, ry)  # batched matrices line up their leading dims (vectors stay vectors)
+    x = x if dx is None or rx == 1 else with_rank(x, rank)
+    y = y if dy is None or ry == 1 else with_rank(y, rank)
     out = bind(_op("matmul"), x, y)
     if squeeze:
         r = ndim(out)
