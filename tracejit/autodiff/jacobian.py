@@ -56,7 +56,9 @@ def jacobian(tape: Any, target: Any, sources: Any, unconnected_gradients: str) -
         for leaf, row in zip(leaves, rows):
             shape = target_shape + tuple(leaf.shape)
             if row is None:
-                out.append(zeros(shape, dtype=leaf.dtype) if unconnected_gradients == "zero" else None)
+                out.append(
+                    zeros(shape, dtype=leaf.dtype) if unconnected_gradients == "zero" else None
+                )
             else:
                 out.append(reshape(row, shape))
     return jax.tree_util.tree_unflatten(treedef, out)

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracejit.batching.vmap import Entry, batch_eval, batched_aval, new_body
@@ -120,12 +120,12 @@ def _while(
     like = _like(operands, inner)
     carry = [materialize(x, d, size, like) for x, d in zip(operands[:n_carry], inner[:n_carry])]
     operands = carry + operands[n_carry:]
-    inner = [0] * n_carry + inner[n_carry:]
+    inner = [0 if i < n_carry else d for i, d in enumerate(inner)]
     avals = _avals(body, inner, size)
     pred_dim: list[int | None] = []
 
     def test(inputs: list[Any]) -> list[Any]:
-        (pred, d), = batch_eval(cond_body, inputs, inner)
+        ((pred, d),) = batch_eval(cond_body, inputs, inner)
         pred_dim.append(d)
         return [pred]
 
@@ -135,11 +135,11 @@ def _while(
     else:
 
         def any_going(inputs: list[Any]) -> list[Any]:
-            (pred, d), = batch_eval(cond_body, inputs, inner)
+            ((pred, d),) = batch_eval(cond_body, inputs, inner)
             return [reduce_any(to_front(pred, d), axis=0)]
 
         def step(inputs: list[Any]) -> list[Any]:
-            (pred, d), = batch_eval(cond_body, inputs, inner)
+            ((pred, d),) = batch_eval(cond_body, inputs, inner)
             going = to_front(pred, d)
             new = _all_front(batch_eval(body, inputs, inner), size, inputs[0])
             return [
@@ -181,7 +181,7 @@ def _scan(
         for x, d in zip(operands[n_carry : n_carry + n_xs], inner[n_carry : n_carry + n_xs])
     ]
     consts = operands[n_carry + n_xs :]
-    inner = [0] * n_carry + inner[n_carry:]
+    inner = [0 if i < n_carry else d for i, d in enumerate(inner)]
     body_b = _batched_body("body", body, inner, size)
     outs = bind(
         get_op("scan"),
@@ -239,7 +239,7 @@ def _fused(args: tuple[Any, ...], dims: Dims, *, body: Graph) -> Any:
     return tuple(outs), tuple(0 for _ in outs)
 
 
-_RULES = {
+_RULES: dict[str, Callable[..., Any]] = {
     "cond": _cond,
     "switch": _switch,
     "while_loop": _while,

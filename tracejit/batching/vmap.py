@@ -283,7 +283,9 @@ def _example_aval(leaf: Any, axis: int) -> AVal:
 
 
 def _batch_size(name: str, leaves: list[Any], axes: list[int | None]) -> int | None:
-    sizes = {i: leaf.aval.shape[a] for i, (leaf, a) in enumerate(zip(leaves, axes)) if a is not None}
+    sizes = {
+        i: leaf.aval.shape[a] for i, (leaf, a) in enumerate(zip(leaves, axes)) if a is not None
+    }
     known = {s for s in sizes.values() if s is not None}
     if len(known) > 1:
         shown = ", ".join(f"leaf {i}: {s}" for i, s in sizes.items())

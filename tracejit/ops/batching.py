@@ -30,7 +30,7 @@ from typing import Any
 import jax
 
 from tracejit.ops.arguments import arg_aval
-from tracejit.ops.registry import OpDef, all_ops, bind, get_op, set_batch_rule
+from tracejit.ops.registry import OpDef, bind
 
 Dims = tuple[int | None, ...]
 Rule = Callable[..., tuple[Any, Any]]
@@ -189,10 +189,10 @@ def merged_batch(op: OpDef, shared: tuple[int, ...] = ()) -> Rule:
         out = bind(op, *merged, **params)
         n = arg_aval("vmap", fronted[0]).shape[1]
         inner = arg_aval("vmap", out).shape[1:]
-        lead = (-1, n) if size is None else (size, -1 if n is None else n)
+        lead: tuple[int, ...] = (-1, n or -1) if size is None else (size, -1 if n is None else n)
         if size is None and n is None:
             return via_jax_vmap(op)(args, dims, **params)
-        return reshape(out, (*lead, *inner)), 0
+        return reshape(out, (*lead, *[-1 if d is None else d for d in inner])), 0
 
     return rule
 

@@ -9,9 +9,8 @@ op with neither a rule nor a stated reason.
 
 from __future__ import annotations
 
+import math
 from typing import Any
-
-import numpy as np
 
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.batching import (
@@ -118,7 +117,7 @@ def _arg_reduction(name: str) -> Any:
         if len(axes) <= 1:
             return bind(_op(name), x, axes=tuple(a + 1 for a in axes), keepdims=keepdims), 0
         shape = arg_aval("vmap", x).shape
-        inner = -1 if None in shape[1:] else int(np.prod(shape[1:]))
+        inner = -1 if None in shape[1:] else math.prod(d or 0 for d in shape[1:])
         flat = bind(_op("reshape"), x, shape=(-1 if shape[0] is None else shape[0], inner))
         out = bind(_op(name), flat, axes=(1,), keepdims=False)
         if keepdims:
@@ -241,7 +240,7 @@ class _FlatCall:
 
 
 # The table -------------------------------------------------------------------------------------
-_FRONT = {  # op -> the params that are axes of the per-example operand
+_FRONT: dict[str, tuple[str, ...]] = {  # op -> the params that are axes of the per-example operand
     **dict.fromkeys(("sum", "mean", "max", "min", "prod", "all", "any", "logsumexp"), ("axes",)),
     **dict.fromkeys(("flip", "expand_dims", "squeeze", "roll"), ("axes",)),
     **dict.fromkeys(("layer_norm", "rms_norm"), ("axes",)),
@@ -251,15 +250,14 @@ _FRONT = {  # op -> the params that are axes of the per-example operand
     ),
     **dict.fromkeys(("unstack", "split", "repeat", "one_hot"), ("axis",)),
 }
-_FRONT_ALL = {  # every operand batched in front, the axis params shifted
+# Every operand batched in front, the axis params shifted:
+_FRONT_ALL: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
         ("concatenate", "stack", "take_along_axis", "along_axis_add", "split_like"), ("axis",)
     ),
     # batch_norm's scale, offset (and running stats) have the shape of x's kept axes
     **dict.fromkeys(("batch_norm", "batch_norm_inference"), ("axes",)),
-    **dict.fromkeys(
-        ("reshape_like", "softmax_cross_entropy", "sparse_softmax_cross_entropy"), ()
-    ),
+    **dict.fromkeys(("reshape_like", "softmax_cross_entropy", "sparse_softmax_cross_entropy"), ()),
 }
 _SAME_DIM = ("full_like",)
 _LEADING = ("tril", "triu")
@@ -317,7 +315,7 @@ def install() -> None:
     """Give every registered op its batching rule (control-flow rules come from
     ``tracejit.batching.control``)."""
     ops = all_ops()
-    for name, op in ops.items():
+    for op in ops.values():
         if op.elementwise and op.batch is None and not op.not_batchable:
             set_batch_rule(op, elementwise(op))
     for name, axes in _FRONT.items():
