@@ -359,3 +359,41 @@ def test_assigning_a_variable_inside_vmap_is_an_error() -> None:
         tj.vmap(f)(XS)
     with pytest.raises(BatchingError, match="assigns variable"):
         tj.function(tj.vmap(f))(tj.constant(XS))
+
+
+# Contractions: every operand layout, against jax.vmap -------------------------------------------
+CONTRACTIONS = [
+    ("matmul", tj.matmul, jnp.matmul, (3, 4), (4, 2)),
+    ("matmul", tj.matmul, jnp.matmul, (4,), (4, 2)),
+    ("matmul", tj.matmul, jnp.matmul, (2, 3, 4), (4,)),
+    ("matmul", tj.matmul, jnp.matmul, (4,), (4,)),
+    ("matmul", tj.matmul, jnp.matmul, (4,), (2, 4, 3)),
+    ("dot", tj.dot, jnp.dot, (3, 2, 4), (5, 4, 2)),
+    ("dot", tj.dot, jnp.dot, (3, 4), (4,)),
+    ("dot", tj.dot, jnp.dot, (4,), (4, 2)),
+]
+
+
+@pytest.mark.parametrize("in_axes", [(0, None), (None, 0), (0, 0), (1, None), (None, -1)])
+@pytest.mark.parametrize(
+    ("name", "tj_fn", "jnp_fn", "x_shape", "y_shape"),
+    CONTRACTIONS,
+    ids=[f"{c[0]}-{c[3]}-{c[4]}" for c in CONTRACTIONS],
+)
+def test_contractions_for_every_layout(
+    name: str, tj_fn: Any, jnp_fn: Any, x_shape: Any, y_shape: Any, in_axes: Any
+) -> None:
+    def batched(shape: tuple[int, ...], axis: int | None) -> np.ndarray:
+        if axis is None:
+            return RNG.standard_normal(shape).astype(np.float32)
+        if axis >= len(shape) + 1 or -axis > len(shape) + 1:
+            pytest.skip("axis out of range for this operand")
+        full = list(shape)
+        full.insert(axis % (len(shape) + 1), 3)
+        return RNG.standard_normal(full).astype(np.float32)
+
+    x, y = batched(x_shape, in_axes[0]), batched(y_shape, in_axes[1])
+    want = jax.vmap(jnp_fn, in_axes=in_axes)(x, y)
+    got = tj.vmap(tj_fn, in_axes=in_axes)(x, y)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)

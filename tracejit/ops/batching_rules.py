@@ -178,6 +178,22 @@ def _matmul(args: tuple[Any, ...], dims: Dims) -> Any:
     return out, 0
 
 
+def _dot(args: tuple[Any, ...], dims: Dims) -> Any:
+    """numpy dot contracts x's last axis with y's second-to-last (or only) axis; its result
+    holds x's other axes, then y's: a batch in front of x stays in front, a batch of y lands
+    after x's axes."""
+    (x, y), (dx, dy) = args, dims
+    rx, ry = ndim(x) - (dx is not None), ndim(y) - (dy is not None)
+    if rx == 0 or ry == 0 or (dx is not None and dy is not None):
+        return via_jax_vmap(_op("dot"))(args, dims)
+    if dx is not None:
+        return bind(_op("dot"), to_front(x, dx), y), 0
+    y = to_front(y, dy)
+    if ry == 1:  # (B, k) -> (k, B): contracted as a matrix, the batch is its last axis
+        y = bind(_op("transpose"), y, axes=(1, 0))
+    return bind(_op("dot"), x, y), rx - 1
+
+
 def _tensordot(args: tuple[Any, ...], dims: Dims, *, axes: tuple[tuple[int, ...], ...]) -> Any:
     (x, y), (dx, dy) = args, dims
     ax, ay = axes
@@ -273,7 +289,6 @@ _MERGED = {  # op -> operands that must be unbatched (kernels)
 # Ops whose batched form needs a gather/scatter (or a per-example grouping) that no tracejit op
 # expresses directly: their jax implementation under jax.vmap, as one jax_call node.
 _VIA_JAX = (
-    "dot",
     "searchsorted",
     "nonzero",
     "unique",
@@ -300,6 +315,7 @@ _SPECIAL = {
     "broadcast_like": _broadcast_like,
     "sum_like": _sum_like,
     "matmul": _matmul,
+    "dot": _dot,
     "tensordot": _tensordot,
     "dense": _dense,
     "print": _print,
