@@ -399,3 +399,15 @@ def __getattr__(name: str) -> type:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_ELSEWHERE))
+
+
+# The public names: every error and warning class, here or re-exported from its stage. (The
+# helpers above are for tracejit's own modules.)
+__all__ = sorted(
+    [
+        name
+        for name, value in list(globals().items())
+        if isinstance(value, type) and issubclass(value, BaseException) and not name.startswith("_")
+    ]
+    + list(_ELSEWHERE)
+)

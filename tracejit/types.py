@@ -334,10 +334,31 @@ def finfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name
     """Machine limits of a floating dtype (``bits``, ``eps``, ``max``, ``min``,
     ``smallest_normal``, ``dtype``), as ``jax.numpy.finfo``.
 
-    >>> float(finfo(float32).eps)
+    >>> finfo(float32).eps
     1.1920928955078125e-07
     """
-    return jnp.finfo(_dtype_of(type))
+    info = jnp.finfo(_dtype_of(type))
+    # The standard wants Python floats (jax gives numpy scalars of the dtype itself).
+    return FInfo(
+        bits=int(info.bits),
+        eps=float(info.eps),
+        max=float(info.max),
+        min=float(info.min),
+        smallest_normal=float(info.smallest_normal),
+        dtype=np.dtype(info.dtype),
+    )
+
+
+@dataclass(frozen=True)
+class FInfo:
+    """What ``finfo`` returns: the array API's fields, as Python numbers."""
+
+    bits: int
+    eps: float
+    max: float
+    min: float
+    smallest_normal: float
+    dtype: np.dtype
 
 
 def iinfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name

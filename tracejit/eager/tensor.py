@@ -70,9 +70,20 @@ class Tensor(TensorMethods):
     def __complex__(self) -> complex:
         return complex(self._value)
 
-    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        """DLPack export (zero-copy where the consumer allows), from the underlying jax array."""
-        return self._value.__dlpack__(*args, **kwargs)
+    def __dlpack__(
+        self,
+        /,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: Any = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """DLPack export (zero-copy where the consumer allows), from the underlying jax array;
+        the keywords are the array API's, passed on to jax."""
+        return self._value.__dlpack__(
+            stream=stream, max_version=max_version, dl_device=dl_device, copy=copy
+        )
 
     def __dlpack_device__(self) -> Any:
         return self._value.__dlpack_device__()

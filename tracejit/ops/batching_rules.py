@@ -289,6 +289,8 @@ _MERGED = {  # op -> operands that must be unbatched (kernels)
 # Ops whose batched form needs a gather/scatter (or a per-example grouping) that no tracejit op
 # expresses directly: their jax implementation under jax.vmap, as one jax_call node.
 _VIA_JAX = (
+    "gather_index",
+    "scatter_index",
     "searchsorted",
     "nonzero",
     "unique",

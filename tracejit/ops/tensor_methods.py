@@ -200,6 +200,29 @@ class TensorMethods:
 
         return getitem(self, index)
 
+    @property
+    def at(self) -> Any:
+        """The functional update, as in jax: ``x.at[index].set(v)`` (or ``.add``, ``.multiply``,
+        ``.min``, ``.max``, ``.get()``) returns a new tensor; ``x`` is unchanged.
+
+        >>> import tracejit as tj
+        >>> x = tj.zeros(4)
+        >>> x.at[1].set(5.0).numpy()
+        array([0., 5., 0., 0.], dtype=float32)
+        >>> x.at[tj.constant([0, 0, 3])].add(1.0).numpy()
+        array([2., 0., 0., 1.], dtype=float32)
+        """
+        from tracejit.ops.advanced_indexing import IndexUpdateHelper
+
+        return IndexUpdateHelper(self)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            f"{type(self).__name__} objects are immutable: x[{_index_text(index)}] = value "
+            "cannot change x in place. Use x = x.at[index].set(value), which returns the "
+            "updated tensor (a Variable: v.assign(v.at[index].set(value)))"
+        )
+
     # Methods ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Any:
         from tracejit.ops.shape import reshape
@@ -322,3 +345,12 @@ def _numpy_compatible(x: Any, method: str, dtype: Any, out: Any, numpy_only: dic
     from tracejit.ops.elementwise import cast
 
     return cast(x, dtype)
+
+
+def _index_text(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return ", ".join(
+        "..." if p is Ellipsis else ":" if p == slice(None) else type(p).__name__
+        if hasattr(p, "shape") else repr(p)
+        for p in parts
+    )
