@@ -397,3 +397,10 @@ def test_contractions_for_every_layout(
     got = tj.vmap(tj_fn, in_axes=in_axes)(x, y)
     assert got.shape == want.shape
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_keyword_arguments_are_mapped_along_axis_0_as_jax_does() -> None:
+    got = tj.vmap(lambda x, *, scale: x * scale, in_axes=None)(tj.constant(2.0), scale=XS)
+    _close(got.numpy(), XS * 2.0)
+    got = tj.vmap(lambda x, scale: x @ scale, in_axes=(0,))(XS, scale=np.stack([W] * 5))
+    _close(got.numpy(), np.einsum("bi,bij->bj", XS, np.stack([W] * 5)))

@@ -121,11 +121,12 @@ def vmap(fn: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callabl
     batched program instead of a loop.
 
     ``in_axes`` is an int, None (not mapped), or a tuple with one entry per positional argument
-    (each an int, None, or a nest matching that argument); ``out_axes`` likewise for the
-    outputs. ``fn`` is traced once per call on per-example shapes, and each op of its graph is
-    replaced by the batched ops its registry batching rule gives. Eagerly the batched ops run at
-    once; inside ``tj.function`` they become part of the traced IR. It composes with ``tj.grad``
-    (per-example gradients) and with itself.
+    (each an int, None, or a nest matching that argument); keyword arguments are mapped along
+    axis 0; ``out_axes`` is an int, None or a nest matching the outputs. ``fn`` is traced once
+    per call on per-example shapes, and each op of its graph is replaced by the batched ops its
+    registry batching rule gives. Eagerly the batched ops run at once; inside ``tj.function``
+    they become part of the traced IR. It composes with ``tj.grad`` (per-example gradients)
+    and with itself.
 
     >>> import tracejit as tj
     >>> xs = tj.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
@@ -144,8 +145,13 @@ def vmap(fn: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callabl
         raise TypeError(f"tj.vmap needs a callable, got {type(fn).__name__}")
 
     @functools.wraps(fn)
-    def batched(*args: Any) -> Any:
-        return _call(fn, in_axes, out_axes, args)
+    def batched(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            return _call(fn, in_axes, out_axes, args)
+        # Keyword arguments are mapped along axis 0, as jax.vmap maps them.
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        with_kwargs = functools.wraps(fn)(lambda *a: fn(*a[:-1], **a[-1]))
+        return _call(with_kwargs, (*axes, 0), out_axes, (*args, kwargs))
 
     return batched
 
