@@ -173,26 +173,26 @@ def merged_batch(op: OpDef, shared: tuple[int, ...] = ()) -> Rule:
     (a conv's kernel) must be unbatched; otherwise the op goes through jax.vmap."""
 
     def rule(args: tuple[Any, ...], dims: Dims, **params: Any) -> tuple[Any, Any]:
-        if any(dims[i] is not None for i in shared):
+        size = batch_size(args, dims)
+        like = next(to_front(x, d) for x, d in zip(args, dims) if d is not None)
+        fronted = [
+            x if i in shared else materialize(x, d, size, like)
+            for i, (x, d) in enumerate(zip(args, dims))
+        ]
+        shapes = [arg_aval("vmap", x).shape for i, x in enumerate(fronted) if i not in shared]
+        n = shapes[0][1]
+        unknown = (size is None and n is None) or any(None in s[2:] for s in shapes)
+        if unknown or any(dims[i] is not None for i in shared):
             return via_jax_vmap(op)(args, dims, **params)
         from tracejit.ops.shape import reshape
 
-        size = batch_size(args, dims)
-        fronted = materialize_all(args, dims)
-        merged = []
-        for i, x in enumerate(fronted):
-            if i in shared:
-                merged.append(args[i])
-                continue
-            shape = arg_aval("vmap", x).shape
-            merged.append(reshape(x, (-1, *[-1 if s is None else s for s in shape[2:]])))
+        merged = [
+            x if i in shared else reshape(x, (-1, *arg_aval("vmap", x).shape[2:]))
+            for i, x in enumerate(fronted)
+        ]
         out = bind(op, *merged, **params)
-        n = arg_aval("vmap", fronted[0]).shape[1]
-        inner = arg_aval("vmap", out).shape[1:]
-        lead: tuple[int, ...] = (-1, n or -1) if size is None else (size, -1 if n is None else n)
-        if size is None and n is None:
-            return via_jax_vmap(op)(args, dims, **params)
-        return reshape(out, (*lead, *[-1 if d is None else d for d in inner])), 0
+        lead = (-1, n) if size is None else (size, -1 if n is None else n)
+        return reshape(out, (*lead, *arg_aval("vmap", out).shape[1:])), 0
 
     return rule
 
