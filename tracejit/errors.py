@@ -373,6 +373,32 @@ def _raised_by_tracejit(err: BaseException) -> bool:
     return is_internal_frame(tb.tb_frame.f_code.co_filename)
 
 
+# Errors raised in Python code a compiled function calls back into (tj.py_function) -------------
+# jax hands such an error on wrapped in its own runtime error, traceback text and all; the
+# callback notes it here so the caller gets tracejit's error as it was raised.
+_callback_errors: list[BaseException] = []
+
+
+def raised_in_callback(err: BaseException) -> BaseException:
+    """Note ``err`` (about to be raised inside a host callback); returns it."""
+    _callback_errors[:] = [err]
+    return err
+
+
+def python_error_type(err: BaseException) -> type[ExecutionError]:
+    """The class of the family above for a Python exception raised in a callback, as TF maps
+    them (``ValueError`` -> ``InvalidArgumentError``, others ``UnknownError``)."""
+    return _BY_PYTHON.get(type(err).__name__, UnknownError)
+
+
+def take_callback_error(wrapper: BaseException) -> BaseException | None:
+    """The error a callback noted, if jax's ``wrapper`` error carries its text (else None)."""
+    if not _callback_errors:
+        return None
+    err = _callback_errors.pop()
+    return err if str(err) in str(wrapper) else None
+
+
 # Error classes defined beside the stage that raises them, reachable here too -------------------
 # (imported on first use: this module is the bottom layer and imports nothing above it)
 _ELSEWHERE = {

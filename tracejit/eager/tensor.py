@@ -12,6 +12,7 @@ from tracejit.errors import DtypeError
 from tracejit.ops import registry
 from tracejit.ops.elementwise import cast
 from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.runtime.placement import device_mismatch
 from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array, requested_dtype
 
 
@@ -185,8 +186,8 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | 
     """
     from tracejit.eager.variable import Variable  # (variables are built on tensors)
 
-    if device is not None and device != jax.devices()[0]:
-        raise ValueError(f"asarray: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if (problem := device_mismatch(device)) is not None:
+        raise ValueError(f"asarray: {problem}")
     if isinstance(obj, Variable):
         obj = obj.value()
     if isinstance(obj, TensorMethods):  # a tensor, eager or symbolic
@@ -212,8 +213,8 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     >>> tj.from_dlpack(np.arange(3.0, dtype=np.float32)).numpy()
     array([0., 1., 2.], dtype=float32)
     """
-    if device is not None and device != jax.devices()[0]:
-        raise ValueError(f"from_dlpack: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if (problem := device_mismatch(device)) is not None:
+        raise ValueError(f"from_dlpack: {problem}")
     if isinstance(x, Tensor):
         return x
     return wrap(jax.dlpack.from_dlpack(x, copy=copy))

@@ -197,6 +197,35 @@ def merged_batch(op: OpDef, shared: tuple[int, ...] = ()) -> Rule:
     return rule
 
 
+def sequential(op: OpDef) -> Rule:
+    """Ops that call back into Python (``py_function``...): the op once per example, in order,
+    results stacked (what TF's ``vectorized_map`` falls back to for ops it cannot vectorize).
+    Needs a batch size known while tracing."""
+
+    def rule(args: tuple[Any, ...], dims: Dims, **params: Any) -> tuple[Any, Any]:
+        from tracejit.errors import BatchingError
+        from tracejit.ops.registry import get_op
+
+        size = batch_size(args, dims)
+        if size is None:
+            raise BatchingError(
+                op.name,
+                "tj.vmap runs this op once per example, so it needs the batch size while "
+                "tracing; trace with a known batch dim",
+            )
+        unstack, stack = get_op("unstack"), get_op("stack")
+        columns = [None if d is None else bind(unstack, x, axis=d) for x, d in zip(args, dims)]
+        rows = []
+        for k in range(size):
+            example = [x if c is None else c[k] for x, c in zip(args, columns)]
+            out = bind(op, *example, **params)
+            rows.append(tuple(out) if op.multiple_results else (out,))
+        outs = tuple(bind(stack, *[r[j] for r in rows], axis=0) for j in range(len(rows[0])))
+        return _results(op, outs if op.multiple_results else outs[0], 0)
+
+    return rule
+
+
 # jax.vmap of the op's implementation, as one jax_call node -----------------------------------
 class _VmapOf:
     """``jax.vmap`` of a function of flat arrays returning a list of arrays (hashable, so

@@ -24,6 +24,7 @@ from tracejit.ops.batching import (
     merged_batch,
     ndim,
     same_dim,
+    sequential,
     to_front,
     via_jax_vmap,
     vmap_jax_callable,
@@ -326,6 +327,8 @@ _SPECIAL = {
     "random_bernoulli_like": _bernoulli_like,
     "shard": _shard,
 }
+# Python callbacks: called once per example, in order (jax cannot vmap an ordered callback).
+_SEQUENTIAL = ("py_function", "py_function_grad", "numpy_function", "numpy_function_stateless")
 _NO_OPERANDS = ("full", "arange", "eye", "linspace")
 
 
@@ -348,6 +351,8 @@ def install() -> None:
         set_batch_rule(ops[name], merged_batch(ops[name], shared))
     for name in _VIA_JAX:
         set_batch_rule(ops[name], via_jax_vmap(ops[name]))
+    for name in _SEQUENTIAL:
+        set_batch_rule(ops[name], sequential(ops[name]))
     for name, rule in _SPECIAL.items():
         set_batch_rule(ops[name], rule)
     for name in ("jax_call", "jax_call_foldable"):

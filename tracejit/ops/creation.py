@@ -26,6 +26,7 @@ from tracejit.ops.infer import normalize_axis, shape_text
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.shape import broadcast_to, reshape
 from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.runtime.placement import device_mismatch
 from tracejit.types import (
     AVal,
     DType,
@@ -392,7 +393,8 @@ def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
 
 
 def _no_device(op: str, device: Any) -> None:
-    """tracejit places tensors on jax's default device; the standard's ``device=`` may only
-    name that (or be None)."""
-    if device is not None and device != jax.devices()[0]:
-        raise OpError(op, f"device={device!r}: tracejit creates tensors on {jax.devices()[0]}")
+    """tracejit makes tensors on the current placement device (``tj.device``'s, else jax's
+    default); the standard's ``device=`` may only name that (or be None)."""
+    problem = device_mismatch(device)
+    if problem is not None:
+        raise OpError(op, problem)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from tracejit.ops import bitwise as bw
 from tracejit.ops import elementwise as ew
+from tracejit.runtime.placement import placement_device, resolve_device
 from tracejit.types import AVal
 
 
@@ -65,17 +68,28 @@ class TensorMethods:
 
     @property
     def device(self) -> Any:
-        """The jax device tracejit places tensors on (jax's default device)."""
-        import jax
-
-        return jax.devices()[0]
+        """The jax device the tensor's contents are on (for a symbolic tensor, or one spread
+        over several devices: the device of the innermost ``tj.device`` block, else jax's
+        default device)."""
+        array = getattr(self, "_value", None)
+        if isinstance(array, jax.Array):
+            devices = array.devices()
+            if len(devices) == 1:
+                return next(iter(devices))
+        return placement_device()
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Any:
-        """``self`` when ``device`` is the device it is on (tracejit uses one device per
-        process outside ``tj.distribute``); any other device is refused."""
-        if device != self.device:
-            raise ValueError(f"to_device({device!r}): tracejit tensors live on {self.device}")
-        return self
+        """The tensor on ``device`` (a ``jax.Device`` or a ``tj.device`` name): ``self`` when
+        it is there already, else an eager copy there."""
+        target = resolve_device(device)
+        if target == self.device:
+            return self
+        array = getattr(self, "_value", None)
+        if not isinstance(array, jax.Array):
+            raise ValueError(f"to_device({device!r}) of a symbolic tensor: use tj.device")
+        from tracejit.eager.tensor import wrap
+
+        return wrap(jax.device_put(array, target))
 
     # Arithmetic ------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Any:
