@@ -222,6 +222,10 @@ from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E
 from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402
 from tracejit.runtime.placement import device  # noqa: E402
 
+# tj.vmap over tracejit's IR (issue 15): imported after every op family, as it installs the
+# batching rule of every op.
+from tracejit.batching import vectorized_map, vmap  # noqa: E402
+
 # Keep this block last. The public API is every name imported above, plus the public
 # submodules. The stage packages (ops, tracing, eager, ir, passes, lowering, runtime, autodiff)
 # and the report package are implementation: their public names are re-exported here.

@@ -39,6 +39,11 @@ class OpError(TracejitError, ValueError):
         super().__init__(_with_location(f"{op}: {message}", loc))
 
 
+class BatchingError(OpError):
+    """``tj.vmap`` cannot batch something: an op without a batching rule, a variable assigned
+    inside the mapped function, or arguments that do not fit ``in_axes``/``out_axes``."""
+
+
 class IntegerOverflowError(TracejitError, OverflowError):
     """A Python int does not fit the integer dtype it would become (it would wrap silently).
 
