@@ -226,6 +226,9 @@ from tracejit.runtime.placement import device  # noqa: E402
 # batching rule of every op.
 from tracejit.batching import vectorized_map, vmap  # noqa: E402
 
+# tj.TensorArray (issue 14): TF's list of tensors for loops, a buffer updated in place.
+from tracejit.ops.tensor_array import TensorArray  # noqa: E402
+
 # Keep this block last. The public API is every name imported above, plus the public
 # submodules. The stage packages (ops, tracing, eager, ir, passes, lowering, runtime, autodiff)
 # and the report package are implementation: their public names are re-exported here.

@@ -38,6 +38,7 @@ from tracejit.eager.tensor import constant
 from tracejit.ir.source import SourceLoc
 from tracejit.ops import control_api as control
 from tracejit.ops.elementwise import greater, less, logical_and, where
+from tracejit.ops.tensor_array import with_first_write
 from tracejit.tracing.tracer import Tracer
 
 GetState = Callable[[], Sequence[Any]]
@@ -106,6 +107,11 @@ class _LoopAttempt:
     def leave(self, values: Sequence[Any]) -> tuple[Any, ...]:
         new_plan = list(self.plan)
         for j, (slot, value, name) in enumerate(zip(self.plan, values, self.names)):
+            refined = with_first_write(self.init[j], value)  # a TensorArray's element shape
+            if refined is not None:
+                self.init[j] = refined  # the list _run holds: the next attempt starts from it
+                new_plan[j] = Slot.tensor_like(refined)
+                continue
             new_slot = self._check(slot, self.init[j], value, name)
             if new_slot is not None:
                 new_plan[j] = new_slot

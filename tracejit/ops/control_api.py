@@ -11,6 +11,7 @@ import numpy as np
 from tracejit.errors import OpError
 from tracejit.ir.graph import Value
 from tracejit.ir.source import user_location
+from tracejit.ops.tensor_array import refine_carry
 from tracejit.tracing import context
 from tracejit.tracing import signature as sig
 from tracejit.tracing.bodies import (
@@ -184,6 +185,11 @@ def while_loop(
     structure = _relaxed(structure, shape_invariants)
     step = (lambda *v: (body_fn(*v),)) if single else body_fn
     found = trace_body("loop_body", step, structure[1])  # discovers the variables it assigns
+    refined = refine_carry(tuple(loop_vars), found.out_structure)  # TensorArrays' first writes
+    if refined is not None:
+        structure, leaves = flatten_operands("while_loop", refined)
+        structure = _relaxed(structure, shape_invariants)
+        found = trace_body("loop_body", step, structure[1])
     presets = found.assigned
     test = trace_body("loop_cond", cond_fn, structure[1], presets, collect_assigned=False)
     body = trace_body("loop_body", step, structure[1], presets) if presets else found
@@ -234,12 +240,17 @@ def scan(
     length = _scan_length(xs_leaves, length)
     x_structure = _drop_leading(xs_structure)
     found = trace_body("scan_body", fn, [carry_structure, x_structure])
+    out = found.out_structure
+    refined = refine_carry(init, out[1][0]) if _is_pair(out) else None  # TensorArrays
+    if refined is not None:
+        carry_structure, carry_leaves = flatten_operands("scan", refined)
+        found = trace_body("scan_body", fn, [carry_structure, x_structure])
     presets = found.assigned
     body = (
         trace_body("scan_body", fn, [carry_structure, x_structure], presets) if presets else found
     )
     out = body.out_structure
-    if not (isinstance(out, tuple) and out[:1] in ((sig.TUPLE,), (sig.LIST,)) and len(out[1]) == 2):
+    if not _is_pair(out):
         raise OpError("scan", "fn must return a pair (new_carry, y)", user_location())
     n_carry, n_vars = len(carry_leaves), len(presets)
     carry_avals = sig.tensor_avals(carry_structure)
@@ -292,6 +303,10 @@ def scan(
     final_carry = sig.unflatten(carry_structure, iter(outputs[:n_carry]))
     ys = sig.unflatten(y_structure, iter(outputs[n_carry + n_vars :]))
     return final_carry, ys
+
+
+def _is_pair(out: Any) -> bool:
+    return isinstance(out, tuple) and out[:1] in ((sig.TUPLE,), (sig.LIST,)) and len(out[1]) == 2
 
 
 def _shape_free(structure: Any) -> Any:
