@@ -264,11 +264,16 @@ def test_gradient_through_unstack_and_gather():
 # errors ------------------------------------------------------------------------------------------
 def test_out_of_range_known_indices_raise():
     ta = tj.TensorArray(tj.float32, size=2, name="outputs")
-    with pytest.raises(IndexOutOfRangeError, match=r"write to index 2 but TensorArray 'outputs' has size 2 and is not resiz"):
+    with pytest.raises(
+        IndexOutOfRangeError,
+        match=r"write to index 2 but TensorArray 'outputs' has size 2 and is not resiz",
+    ):
         ta.write(2, 1.0)
     with pytest.raises(IndexOutOfRangeError, match=r"write to index -1"):
         ta.write(-1, 1.0)
-    with pytest.raises(IndexOutOfRangeError, match=r"read from index 5 but TensorArray 'outputs' has size 2"):
+    with pytest.raises(
+        IndexOutOfRangeError, match=r"read from index 5 but TensorArray 'outputs' has size 2"
+    ):
         ta.write(0, 1.0).read(5)
     with pytest.raises(IndexOutOfRangeError, match="read from index 3"):
         ta.write(0, 1.0).gather([0, 3])

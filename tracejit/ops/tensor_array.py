@@ -351,8 +351,10 @@ class TensorArray:
 
         if not isinstance(indices, (Tensor, Tracer)):
             indices = constant(np.asarray(indices, dtype=np.int32).reshape(-1))
-        if tuple(indices.shape)[:1] == () or len(indices.shape) != 1 or not np.issubdtype(
-            np.dtype(indices.dtype), np.integer
+        if (
+            tuple(indices.shape)[:1] == ()
+            or len(indices.shape) != 1
+            or not np.issubdtype(np.dtype(indices.dtype), np.integer)
         ):
             raise TypeError(
                 f"{_label(self.name)}.{what}: indices must be a 1-d int list or tensor, got a "
@@ -370,8 +372,7 @@ class TensorArray:
         grow = "" if self.dynamic_size or "read" in verb else " and is not resizeable"
         return IndexOutOfRangeError(
             f"TensorArray.{verb.split()[0]}",
-            f"tried to {verb} index {index} but {_label(self.name)} has size "
-            f"{self._length}{grow}",
+            f"tried to {verb} index {index} but {_label(self.name)} has size {self._length}{grow}",
             user_location(),
         )
 
@@ -400,8 +401,10 @@ def _as_shape(name: str | None, shape: Any) -> _ElementShape:
 def _show(shape: _ElementShape) -> str:
     if shape is None:
         return "unknown"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
-        ",)" if len(shape) == 1 else ")"
+    return (
+        "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + (",)" if len(shape) == 1 else ")")
     )
 
 
