@@ -320,3 +320,26 @@ def test_bad_arguments():
         tj.TensorArray(tj.float32, size=-1)
     with pytest.raises(TypeError, match="needs a dtype"):
         tj.TensorArray()
+
+
+def test_tensor_arrays_nested_in_loop_state_get_their_element_shape():
+    @tj.function
+    def f(x):
+        state = {
+            "even": tj.TensorArray(tj.float32, size=3),
+            "odd": tj.TensorArray(tj.int32, size=3),
+        }
+
+        def body(i, state):
+            return i + 1, {
+                "even": state["even"].write(i, x * 2.0),
+                "odd": state["odd"].write(i, tj.stack([i, i])),
+            }
+
+        _, state = tj.while_loop(lambda i, s: i < 3, body, [tj.constant(0), state])
+        return state["even"].stack(), state["odd"].stack()
+
+    even, odd = f(tj.constant(1.5))
+    close(even, [3.0, 3.0, 3.0])
+    close(odd, [[0, 0], [1, 1], [2, 2]])
+    assert odd.dtype == np.int32
