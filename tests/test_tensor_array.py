@@ -293,8 +293,13 @@ def test_element_shape_and_dtype_mismatches_name_the_array():
     fixed = tj.TensorArray(tj.float32, size=2, element_shape=(None, 2), name="m")
     with pytest.raises(ShapeError, match=r"'m' holds elements of shape \(None, 2\)"):
         fixed.write(0, np.zeros((3, 3), np.float32))
-    with pytest.raises(DtypeError, match=r"'acc' holds float32 but write was given a int32"):
+    with pytest.raises(
+        DtypeError,
+        match=r"'acc' holds float32 but write was given a tensor of dtype int32 and shape \(2,\)",
+    ):
         ta.write(1, tj.constant([1, 2]))
+    with pytest.raises(DtypeError, match="'ints' holds int32; write got 1.5, which would lose"):
+        tj.TensorArray(tj.int32, size=1, name="ints").write(0, 1.5)
     with pytest.raises(ShapeError, match="no element shape yet"):
         tj.TensorArray(tj.float32, size=2).stack()
     with pytest.raises(ShapeError, match="holds scalars"):

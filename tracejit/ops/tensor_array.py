@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import DtypeError, IndexOutOfRangeError, OpError, ShapeError
@@ -293,6 +294,15 @@ class TensorArray:
         from tracejit.tracing.tracer import Tracer
 
         if not isinstance(value, (Tensor, Tracer)):
+            kind = np.asarray(value).dtype.kind
+            if (kind in "fc" and self.dtype.kind in "biu") or (
+                kind == "c" and self.dtype.kind == "f"
+            ):
+                raise DtypeError(
+                    f"{_label(self.name)} holds {self.dtype.name}; {what} got {value!r}, which "
+                    f"would lose its {'fraction' if kind == 'f' else 'imaginary part'} "
+                    "converted to it (cast it first)"
+                )
             try:
                 return constant(value, dtype=self.dtype)
             except (TypeError, ValueError, OverflowError) as error:
@@ -301,14 +311,16 @@ class TensorArray:
                     f"not convert to it: {error}"
                 ) from None
         if np.dtype(value.dtype) != self.dtype:
-            if value.aval.weak:  # a Python number made tensor: takes the array's dtype, as in TF
+            promoted = np.dtype(jnp.result_type(self.dtype, value.aval.dtype))
+            if value.aval.weak and promoted == self.dtype:  # a Python number made tensor
                 from tracejit.ops.elementwise import cast
 
                 return cast(value, self.dtype)
+            loc = user_location()
             raise DtypeError(
-                f"{_label(self.name)} holds {self.dtype.name} but {what} was given a "
-                f"{np.dtype(value.dtype).name} tensor of shape {tuple(value.shape)} "
-                f"({user_location() or 'here'}); cast it first (tj.cast)"
+                f"{_label(self.name)} holds {self.dtype.name} but {what} was given a tensor "
+                f"of dtype {np.dtype(value.dtype).name} and shape {tuple(value.shape)}; cast it "
+                "first (tj.cast)" + (f"\n  at {loc}" if loc is not None else "")
             )
         return value
 
