@@ -348,3 +348,13 @@ def test_tensor_arrays_nested_in_loop_state_get_their_element_shape():
     close(even, [3.0, 3.0, 3.0])
     close(odd, [[0, 0], [1, 1], [2, 2]])
     assert odd.dtype == np.int32
+
+
+def test_vmap_of_a_loop_writing_a_tensor_array():
+    def rows(x):
+        ta = tj.TensorArray(tj.float32, size=3)
+        return tj.fori_loop(0, 3, lambda i, ta: ta.write(i, x * tj.cast(i, "float32")), ta).stack()
+
+    xs = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    expected = jax.vmap(lambda x: jnp.arange(3.0)[:, None] * x)(xs)
+    close(tj.vmap(rows)(tj.constant(xs)), expected)
