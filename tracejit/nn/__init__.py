@@ -3,6 +3,8 @@
 Activations and normalizers (each one op), layers (Modules that own Variables) and losses.
 """
 
+from tracejit.nn import initializers
+from tracejit.nn.base import Layer, unique_name
 from tracejit.nn.layers import (
     AvgPool2D,
     Conv2D,
@@ -76,6 +78,10 @@ __all__ = [
     "group_norm",
     "layer_norm",
     "rms_norm",
+    # layers and initializers (issue 13)
+    "Layer",
+    "initializers",
+    "unique_name",
     # losses (issue 13)
     "binary_cross_entropy",
     "cosine_similarity",
