@@ -18,15 +18,18 @@ from tracejit.nn.base import (
     unique_name,
 )
 from tracejit.nn.initializers import InitializerLike
+from tracejit.ops.arguments import arg_aval
 from tracejit.ops.conv import avg_pool2d, conv2d, max_pool2d
-from tracejit.ops.elementwise import cast, divide, multiply
+from tracejit.ops.elementwise import cast, divide, multiply, not_equal
+from tracejit.ops.indexing import take
 from tracejit.ops.linalg import matmul
 from tracejit.ops.shape import reshape
 from tracejit.random import Generator, get_global_generator
+from tracejit.types import is_integer
 
 __all__ = [
-    "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "MaxPool2D", "Sequential",
-    "get_activation", "unique_name",
+    "AvgPool2D", "Conv2D", "Dense", "Dropout", "Embedding", "Flatten", "MaxPool2D", "Sequential",
+    "SpatialDropout1D", "SpatialDropout2D", "get_activation", "unique_name",
 ]  # fmt: skip
 
 
@@ -227,6 +230,87 @@ class Dropout(Layer):
     def noise_of(self, x: Any) -> Any:
         """A tensor of the shape of the keep mask (x itself: one draw per element)."""
         return x
+
+
+class _SpatialDropout(Dropout):
+    """Dropout of whole feature maps: one keep/drop draw per example and channel, shared over
+    the other axes (Keras' ``SpatialDropout``), so correlated neighbours drop together."""
+
+    ndim: int
+
+    def noise_of(self, x: Any) -> Any:
+        shape = arg_aval(type(self).__name__, x).shape
+        if len(shape) != self.ndim:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs with {self.ndim} dims (batch, ..., "
+                f"channels), got shape {tuple(shape)}"
+            )
+        return x[(slice(None),) + (slice(0, 1),) * (self.ndim - 2)]
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops whole channels of ``[batch, steps, channels]`` inputs while training.
+
+    >>> import tracejit as tj
+    >>> drop = tj.nn.SpatialDropout1D(0.5, generator=tj.random.Generator(0))
+    >>> y = drop(tj.ones((1, 4, 3)), training=True).numpy()
+    >>> bool(((y == 0).all(axis=1) | (y == 2).all(axis=1)).all())  # each channel: all or none
+    True
+    """
+
+    ndim = 3
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops whole channels of NHWC inputs while training (one draw per example and channel)."""
+
+    ndim = 4
+
+
+class Embedding(Layer):
+    """A lookup table ``[input_dim, output_dim]``: integer ids ``[...]`` -> vectors ``[...,
+    output_dim]`` (a ``take`` whose gradient is a scatter-add into the rows used). Keras'
+    defaults: ``embeddings_initializer="uniform"`` (U(-0.05, 0.05)).
+
+    ``mask_zero=True`` says id 0 is padding: ``compute_mask(ids)`` then gives ``ids != 0`` (to
+    pass to layers that take a ``mask``); ids must then be below ``input_dim`` still.
+
+    >>> import tracejit as tj
+    >>> emb = tj.nn.Embedding(10, 4)
+    >>> emb(tj.constant([[1, 2, 0]])).shape
+    (1, 3, 4)
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: InitializerLike = "uniform",
+        mask_zero: bool = False,
+        generator: Generator | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name, generator)
+        self.input_dim = _positive("Embedding", "input_dim", input_dim)
+        self.output_dim = _positive("Embedding", "output_dim", output_dim)
+        self.mask_zero = bool(mask_zero)
+        self.embeddings = self.add_weight(
+            "embeddings", (self.input_dim, self.output_dim), embeddings_initializer
+        )
+        self.built = True
+
+    def call(self, ids: Any) -> Any:
+        dtype = arg_aval(self._where(), ids).dtype
+        if not is_integer(dtype):
+            raise TypeError(
+                f"{self._where()} looks up integer ids, got a tensor of {dtype} (cast the ids "
+                "to int32)"
+            )
+        return take(self.embeddings, ids, axis=0)
+
+    def compute_mask(self, ids: Any) -> Any:
+        """``ids != 0`` when ``mask_zero`` (True where there is a token), else None."""
+        return not_equal(ids, 0) if self.mask_zero else None
 
 
 class Flatten(Layer):
