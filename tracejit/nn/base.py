@@ -100,8 +100,10 @@ def unique_name(prefix: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    """``BatchNormalization`` -> ``batch_normalization`` (Keras' default layer names)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """``BatchNormalization`` -> ``batch_normalization``, ``MaxPool2D`` -> ``max_pool2d``
+    (Keras' default layer names)."""
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
 
 
 def shape_of(inputs: Any) -> Shape | list[Any]:
