@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -156,13 +157,8 @@ class Module:
 
 
 def _size(variables: list[Variable]) -> int:
-    total = 0
-    for variable in variables:
-        size = 1
-        for dim in variable.shape:
-            size *= dim
-        total += size
-    return total
+    """The number of elements of ``variables`` (a variable's shape is always known)."""
+    return sum(math.prod(d or 0 for d in variable.shape) for variable in variables)
 
 
 def _shape_text(shape: Any) -> str:

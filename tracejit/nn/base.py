@@ -42,6 +42,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
+import numpy as np
+
 from tracejit.eager.variable import Variable
 from tracejit.errors import ShapeError
 from tracejit.ir.source import user_location
@@ -52,6 +55,7 @@ from tracejit.ops import nn as activations
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.elementwise import tanh
 from tracejit.ops.infer import shape_text
+from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.random import Generator
 from tracejit.types import float32
 
@@ -106,11 +110,16 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
 
 
-def shape_of(inputs: Any) -> Shape | list[Any]:
-    """The static shape of a tensor-like input (a list of them for a list or tuple)."""
+def shape_of(inputs: Any) -> Any:
+    """The static shape of a tensor-like input, a list of them for a list or tuple, None for
+    anything else (a dict, None: a custom layer's ``build`` then gets None)."""
     if isinstance(inputs, (list, tuple)) and not _is_nested_numbers(inputs):
         return [shape_of(item) for item in inputs]
-    return arg_aval("layer input", inputs).shape
+    if isinstance(inputs, (TensorMethods, bool, int, float, complex, np.ndarray, jax.Array)) or (
+        isinstance(inputs, (list, tuple)) and inputs
+    ):
+        return arg_aval("layer input", inputs).shape
+    return None
 
 
 def _is_nested_numbers(value: Any) -> bool:

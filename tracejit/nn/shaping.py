@@ -63,7 +63,8 @@ class Reshape(Layer):
         rest = shape[1:]
         target = self.target_shape
         if all(d is not None for d in rest):
-            size, known = math.prod(rest), math.prod(d for d in target if d != -1)
+            size = math.prod(d for d in rest if d is not None)
+            known = math.prod(d for d in target if d != -1)
             if (-1 in target and size % known) or (-1 not in target and size != known):
                 raise ShapeError(
                     self._where(),
