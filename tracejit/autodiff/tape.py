@@ -260,6 +260,19 @@ class GradientTape:
     def _gradient_of(self, source: Any, cts: dict[int, Any], unconnected: str) -> Any:
         from tracejit.ops.creation import zeros_like
 
+        # Only what the tape watched has a gradient, as in TF: a non-trainable Variable (or a
+        # tensor never watched) that an op happened to read gets None, not the cotangent the
+        # op's VJP computed for it.
+        if isinstance(source, Variable):
+            # (A trainable Variable read where the tape was paused, e.g. inside a custom
+            # gradient's body, is still one the tape watches by access, as TF's.)
+            watched = id(source) in self._watched_variables or (
+                self.watch_accessed_variables and source.trainable
+            )
+        else:
+            watched = id(source) in self._tracked
+        if not watched:
+            return zeros_like(source) if unconnected == "zero" else None
         found = [cts[id(source)]] if id(source) in cts else []
         if isinstance(source, Variable):
             found += [cts[id(t)] for t in self._variable_reads.get(id(source), []) if id(t) in cts]
