@@ -28,6 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 from tracejit import config
 from tracejit.eager.tensor import Tensor, wrap
 from tracejit.eager.variable import Variable
+from tracejit.host import gather_array
 from tracejit.runtime import sharding as layouts
 from tracejit.runtime.sharding import ShardingError
 from tracejit.tracing import context
@@ -111,7 +112,7 @@ class DataParallel:
     def _replicated(self, array: Any) -> jax.Array:
         if jax.process_count() == 1:
             return jax.device_put(array, self.replicated_sharding)
-        host = np.asarray(array)  # the same on every process: each fills its own devices
+        host = gather_array(array)  # the same on every process: each fills its own devices
         return jax.make_array_from_callback(
             host.shape, self.replicated_sharding, lambda index: host[index]
         )

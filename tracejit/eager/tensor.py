@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import DtypeError
+from tracejit.host import describe_split, holds_whole, host_array
 from tracejit.ops import registry
 from tracejit.ops.elementwise import cast
 from tracejit.ops.tensor_methods import TensorMethods
@@ -44,11 +45,13 @@ class Tensor(TensorMethods):
         return self._value
 
     def numpy(self) -> np.ndarray:
-        """The tensor's contents as a numpy array."""
-        return np.asarray(self._value)
+        """The tensor's contents as a numpy array (``NotAddressableError`` for a global array
+        of a multi-process run that this process holds only part of: ``tj.distribute.gather``
+        reads those)."""
+        return host_array(self._value, "the tensor")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = np.asarray(self._value)
+        array = host_array(self._value, "the tensor")
         return array if dtype is None else array.astype(dtype)
 
     def __len__(self) -> int:
@@ -88,10 +91,14 @@ class Tensor(TensorMethods):
         return self._value.item()
 
     def __repr__(self) -> str:
+        if not holds_whole(self._value):
+            return f"tj.Tensor(<{describe_split(self._value)}>)"
         body = np.array2string(np.asarray(self._value), separator=", ", prefix="tj.Tensor(")
         return f"tj.Tensor({body}, shape={tuple(self._value.shape)}, dtype={self.aval.dtype})"
 
     def __str__(self) -> str:
+        if not holds_whole(self._value):
+            return f"<{describe_split(self._value)}>"
         return str(np.asarray(self._value))
 
     def __format__(self, spec: str) -> str:
@@ -174,8 +181,8 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | 
     """
     from tracejit.eager.variable import Variable  # (variables are built on tensors)
 
-    if device is not None and device != jax.devices()[0]:
-        raise ValueError(f"asarray: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if device is not None and device != jax.local_devices()[0]:
+        raise ValueError(f"asarray: device={device!r}: tracejit uses {jax.local_devices()[0]}")
     if isinstance(obj, Variable):
         obj = obj.value()
     if isinstance(obj, TensorMethods):  # a tensor, eager or symbolic
@@ -201,8 +208,10 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     >>> tj.from_dlpack(np.arange(3.0, dtype=np.float32)).numpy()
     array([0., 1., 2.], dtype=float32)
     """
-    if device is not None and device != jax.devices()[0]:
-        raise ValueError(f"from_dlpack: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if device is not None and device != jax.local_devices()[0]:
+        raise ValueError(
+            f"from_dlpack: device={device!r}: tracejit uses {jax.local_devices()[0]}"
+        )
     if isinstance(x, Tensor):
         return x
     return wrap(jax.dlpack.from_dlpack(x, copy=copy))

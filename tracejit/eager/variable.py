@@ -19,6 +19,7 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor, constant, wrap
 from tracejit.errors import OpError, SymbolicNumpyError, TracejitError
+from tracejit.host import describe_split, holds_whole, host_array
 from tracejit.ir.source import user_location
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
@@ -140,10 +141,10 @@ class Variable(TensorMethods):
                 "then; or call .numpy() outside the function.",
                 user_location(),
             )
-        return np.asarray(self._value)
+        return host_array(self._value, f"the variable '{self.name}'")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = np.asarray(self._value)
+        array = host_array(self._value, f"the variable '{self.name}'")
         return array if dtype is None else array.astype(dtype)
 
     def __bool__(self) -> bool:
@@ -197,7 +198,10 @@ class Variable(TensorMethods):
             return self.assign(self.value() - delta)
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self._value), separator=", ")
+        if not holds_whole(self._value):
+            body = f"<{describe_split(self._value)}>"
+        else:
+            body = np.array2string(np.asarray(self._value), separator=", ")
         return (
             f"<tj.Variable '{self.name}' shape={tuple(self._aval.shape)} "
             f"dtype={self._aval.dtype}, numpy={body}>"

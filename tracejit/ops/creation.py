@@ -382,5 +382,6 @@ def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
 def _no_device(op: str, device: Any) -> None:
     """tracejit places tensors on jax's default device; the standard's ``device=`` may only
     name that (or be None)."""
-    if device is not None and device != jax.devices()[0]:
-        raise OpError(op, f"device={device!r}: tracejit creates tensors on {jax.devices()[0]}")
+    if device is not None and device != jax.local_devices()[0]:
+        default = jax.local_devices()[0]
+        raise OpError(op, f"device={device!r}: tracejit creates tensors on {default}")

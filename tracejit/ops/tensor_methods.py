@@ -68,7 +68,7 @@ class TensorMethods:
         """The jax device tracejit places tensors on (jax's default device)."""
         import jax
 
-        return jax.devices()[0]
+        return jax.local_devices()[0]
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Any:
         """``self`` when ``device`` is the device it is on (tracejit uses one device per
