@@ -274,3 +274,21 @@ def test_one_process_reads_and_gathers_as_before() -> None:
     t = tj.constant([[1.0, 2.0]])
     np.testing.assert_array_equal(tj.distribute.gather(t), t.numpy())
     assert tj.distribute.gather(np.arange(3)).tolist() == [0, 1, 2]
+
+
+# The scaling page's command ----------------------------------------------------------------------
+def test_the_documented_example_runs_under_the_launcher(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "train_processes.py"
+    checkpoints = tmp_path / "ckpts"
+    done = succeeded(
+        launcher(
+            2, str(example), "--steps", "3", "--batch", "32", "--checkpoints", str(checkpoints)
+        )
+    )
+    finals = [
+        line.split("final loss ")[1] for line in done.stdout.splitlines() if "final loss" in line
+    ]
+    assert len(finals) == 2 and finals[0] == finals[1], done.stdout
+    assert "[rank 0] step 0: loss" in done.stdout and "[rank 0] saved ckpt-1" in done.stdout
+    page = (ROOT / "docs" / "scaling.md").read_text()
+    assert "python -m tracejit.distribute.launch --nproc 2 examples/train_processes.py" in page
