@@ -81,7 +81,13 @@ def build_step(strategy: Any) -> Any:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    train_step.model, train_step.optimizer = model, optimizer  # (for the byte counts)
     return train_step
+
+
+def bytes_per_device(variables: list[Any]) -> int:
+    """Bytes of the variables' values held by one device (its shard of each)."""
+    return sum(v._value.addressable_shards[0].data.nbytes for v in variables)
 
 
 def median_seconds(run: Any, batches: list[Any], steps: int) -> float:
@@ -153,10 +159,11 @@ def process_worker(args: argparse.Namespace) -> dict[str, Any] | None:
         )
         for _ in range(4)
     ]
-    timings = {}
+    timings: dict[str, float] = {}
     for name, strategy in (
         ("global", tj.distribute.DataParallel()),
         ("local", tj.distribute.DataParallel(jax.local_devices())),
+        ("sharded", tj.distribute.DataParallel(shard_parameters=True)),
     ):
         step = build_step(strategy)
         start = time.perf_counter()
@@ -166,7 +173,9 @@ def process_worker(args: argparse.Namespace) -> dict[str, Any] | None:
             strategy.run(step, x, y)
         placed = [(strategy.split_batch(x), strategy.split_batch(y)) for x, y in host]
         timings[name] = median_seconds(step, placed, args.steps)
-    parameters = sum(SIZES[i] * SIZES[i + 1] + SIZES[i + 1] for i in range(len(SIZES) - 1))
+        variables = list(step.model.trainable_variables)
+        timings[f"{name}_parameter_bytes"] = bytes_per_device(variables)
+        timings[f"{name}_state_bytes"] = bytes_per_device(variables + step.optimizer.variables)
     if rank:
         return None
     return {
@@ -178,7 +187,11 @@ def process_worker(args: argparse.Namespace) -> dict[str, Any] | None:
         "ms_local_step": timings["local"] * 1e3,
         "ms_all_reduce": (timings["global"] - timings["local"]) * 1e3,
         "examples_per_s": args.batch / timings["global"],
-        "parameter_bytes_per_device": parameters * 4,
+        "ms_sharded_step": timings["sharded"] * 1e3,
+        "parameter_bytes_replicated": timings["global_parameter_bytes"],
+        "parameter_bytes_sharded": timings["sharded_parameter_bytes"],
+        "state_bytes_replicated": timings["global_state_bytes"],
+        "state_bytes_sharded": timings["sharded_state_bytes"],
     }
 
 
@@ -218,6 +231,20 @@ def report_processes(rows: list[dict[str, Any]], args: argparse.Namespace) -> No
         "local-only: the same step on this process's rows over its own device (no all-reduce); "
         "all-reduce: ms/step minus that (the collective and the wait for the other processes)."
     )
+    print()
+    print("DataParallel(shard_parameters=True): parameters and Adam slots split over the devices")
+    print(
+        f"{'processes':>9}  {'sharded ms/step':>15}  {'param KiB/device':>16}  "
+        f"{'sharded':>8}  {'+slots KiB/device':>17}  {'sharded':>8}"
+    )
+    for row in rows:
+        print(
+            f"{row['processes']:>9}  {row['ms_sharded_step']:>15.2f}  "
+            f"{row['parameter_bytes_replicated'] / 1024:>16.1f}  "
+            f"{row['parameter_bytes_sharded'] / 1024:>8.1f}  "
+            f"{row['state_bytes_replicated'] / 1024:>17.1f}  "
+            f"{row['state_bytes_sharded'] / 1024:>8.1f}"
+        )
     print(
         f"NOTE: the processes share this machine's {os.cpu_count()} cores: this shows the "
         "overhead of running the step across processes, not a speed-up."

@@ -7,8 +7,10 @@ Modes:
   of tests/distribute_checks.py for STEPS steps, each process feeding its rows of the global
   batch of 64; checks host reads of global arrays; saves a checkpoint to OUT/ckpt (every
   process calls save, process 0 writes); writes OUT/rank<k>.npz (losses, variables).
-- ``restore OUT CKPT``: builds the model, restores CKPT (written by another process count),
-  writes the restored variables and one more step's loss to OUT/rank<k>.npz.
+  The same again with ``DataParallel(shard_parameters=True)``, saved to OUT/ckpt_sharded.
+- ``restore OUT SAVED``: restores SAVED/ckpt into a replicated model and SAVED/ckpt_sharded
+  into a sharded one (written by another process count), writes the restored variables and
+  one more step's loss to OUT/rank<k>.npz.
 - ``raise OUT``: rank 1 raises after one step while the others go on stepping (the launcher
   must stop them); ``kill_in_save OUT``: rank 0 is killed while writing its second checkpoint.
 
@@ -49,8 +51,10 @@ def checkpoint_of(model: Any) -> Any:
     return tj.train.Checkpoint(model=model, optimizer=model.optimizer)
 
 
-def variables_of(model: Any) -> dict[str, np.ndarray]:
-    return {f"var:{path}": v.numpy() for path, v in checkpoint_of(model).variables().items()}
+def variables_of(model: Any, prefix: str = "var:") -> dict[str, np.ndarray]:
+    """Every variable's whole value (gathered: sharded ones are split over the processes)."""
+    variables = checkpoint_of(model).variables()
+    return {f"{prefix}{path}": tj.distribute.gather(v) for path, v in variables.items()}
 
 
 def check(name: str, ok: bool, detail: str = "") -> None:
@@ -115,18 +119,47 @@ def train(out: Path, steps: int) -> None:
     manager = tj.train.CheckpointManager(checkpoint_of(model), str(out / "ckpt"), max_to_keep=1)
     path = manager.save()
     check("checkpoint_path_on_every_process", os.path.isdir(path), path)
-    np.savez(out / f"rank{jax.process_index()}.npz", losses=np.array(losses), **variables_of(model))
+    results = {"losses": np.array(losses), **variables_of(model)}
+    results.update(train_sharded(out, steps))
+    np.savez(out / f"rank{jax.process_index()}.npz", **results)
 
 
-def restore(out: Path, checkpoint: str) -> None:
-    strategy = tj.distribute.DataParallel()
+def train_sharded(out: Path, steps: int) -> dict[str, np.ndarray]:
+    """The same training with parameters and optimizer slots split over every process's
+    devices (shard_parameters=True), and its checkpoint (the sharded state, gathered)."""
+    strategy = tj.distribute.DataParallel(shard_parameters=True)
     model, step = build(strategy)
-    xs, ys = data(1, BATCH)
-    strategy.run(step, local_rows(xs[0]), local_rows(ys[0]))  # creates the optimizer's slots
-    checkpoint_of(model).restore(checkpoint).assert_consumed()
-    restored = variables_of(model)
-    loss = float(strategy.run(step, local_rows(xs[0]), local_rows(ys[0])))
-    np.savez(out / f"rank{jax.process_index()}.npz", loss=np.array(loss), **restored)
+    xs, ys = data(steps, BATCH)
+    losses = [float(strategy.run(step, local_rows(x), local_rows(y))) for x, y in zip(xs, ys)]
+    kernel = model.layers[0].kernel._value
+    check("kernel_is_split_over_processes", not kernel.is_fully_addressable, str(kernel.sharding))
+    shard_rows = {s.data.shape[0] for s in kernel.addressable_shards}
+    check("kernel_shards", shard_rows == {784 // len(jax.devices())}, str(shard_rows))
+    try:
+        model.layers[0].kernel.numpy()
+    except tj.distribute.NotAddressableError as err:
+        check("numpy_of_a_sharded_variable_is_clear", "gather" in str(err), str(err))
+    manager = tj.train.CheckpointManager(checkpoint_of(model), str(out / "ckpt_sharded"))
+    manager.save()
+    return {"sharded_losses": np.array(losses), **variables_of(model, "sharded:")}
+
+
+def restore(out: Path, saved: Path) -> None:
+    """Restore both checkpoints of a ``train`` run (made by another process count): the
+    replicated one into a replicated model, the sharded one into a sharded model."""
+    results = {}
+    for sharded, directory, prefix in ((False, "ckpt", "var:"), (True, "ckpt_sharded", "sharded:")):
+        strategy = tj.distribute.DataParallel(shard_parameters=sharded)
+        model, step = build(strategy)
+        xs, ys = data(1, BATCH)
+        strategy.run(step, local_rows(xs[0]), local_rows(ys[0]))  # creates the optimizer's slots
+        checkpoint_of(model).restore(str(saved / directory)).assert_consumed()
+        kernel = model.layers[0].kernel._value
+        check(f"restored_layout_{directory}", kernel.is_fully_replicated is not sharded)
+        results.update(variables_of(model, prefix))
+        loss = float(strategy.run(step, local_rows(xs[0]), local_rows(ys[0])))
+        results[f"{prefix}loss"] = np.array(loss)
+    np.savez(out / f"rank{jax.process_index()}.npz", **results)
 
 
 def fail(out: Path, how: str) -> None:
@@ -158,7 +191,7 @@ def main(argv: list[str]) -> None:
     if mode == "train":
         train(out, int(argv[2]))
     elif mode == "restore":
-        restore(out, argv[2])
+        restore(out, Path(argv[2]))
     else:
         fail(out, mode)
 
