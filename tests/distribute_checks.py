@@ -157,7 +157,7 @@ def sharded_parameters_match_replicated() -> None:
     losses = [float(strategy.run(step, x, y)) for x, y in zip(xs, ys)]
     assert_close(single, losses, 1e-5, "losses over 10 steps")
     for a, b in zip(single_model.trainable_variables, model.trainable_variables):
-        assert_close(a.numpy(), b.numpy(), 1e-5, f"variable {b.name} after 10 steps")
+        assert_close(a.numpy(), b.numpy(), 2e-5, f"variable {b.name} after 10 steps")
     specs = [v._value.sharding.spec for v in model.trainable_variables]
     # kernel 784x64 (rows over 8 devices), bias 64, kernel 64x10; bias 10 does not split into 8
     assert specs == [P("data"), P("data"), P("data"), P()], specs
