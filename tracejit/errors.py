@@ -411,6 +411,8 @@ _ELSEWHERE = {
     "CheckpointError": "tracejit.train.checkpoint_files",
     "VariableCreationError": "tracejit.eager.variable",
     "FormatError": "tracejit.saved.errors",
+    "NotAddressableError": "tracejit.host",
+    "DistributedError": "tracejit.distribute.process",
 }
 
 

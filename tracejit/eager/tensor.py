@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import DtypeError
+from tracejit.host import describe_split, holds_whole, host_array
 from tracejit.ops import registry
 from tracejit.ops.elementwise import cast
 from tracejit.ops.tensor_methods import TensorMethods
@@ -45,11 +46,13 @@ class Tensor(TensorMethods):
         return self._value
 
     def numpy(self) -> np.ndarray:
-        """The tensor's contents as a numpy array."""
-        return np.asarray(self._value)
+        """The tensor's contents as a numpy array (``NotAddressableError`` for a global array
+        of a multi-process run that this process holds only part of: ``tj.distribute.gather``
+        reads those)."""
+        return host_array(self._value, "the tensor")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = np.asarray(self._value)
+        array = host_array(self._value, "the tensor")
         return array if dtype is None else array.astype(dtype)
 
     def __len__(self) -> int:
@@ -100,10 +103,14 @@ class Tensor(TensorMethods):
         return self._value.item()
 
     def __repr__(self) -> str:
+        if not holds_whole(self._value):
+            return f"tj.Tensor(<{describe_split(self._value)}>)"
         body = np.array2string(np.asarray(self._value), separator=", ", prefix="tj.Tensor(")
         return f"tj.Tensor({body}, shape={tuple(self._value.shape)}, dtype={self.aval.dtype})"
 
     def __str__(self) -> str:
+        if not holds_whole(self._value):
+            return f"<{describe_split(self._value)}>"
         return str(np.asarray(self._value))
 
     def __format__(self, spec: str) -> str:

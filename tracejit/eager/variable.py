@@ -19,6 +19,7 @@ import numpy as np
 
 from tracejit.eager.tensor import Tensor, constant, wrap
 from tracejit.errors import OpError, SymbolicNumpyError, TracejitError
+from tracejit.host import describe_split, gather_array, holds_whole, host_array
 from tracejit.ir.source import user_location
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
@@ -145,10 +146,10 @@ class Variable(TensorMethods):
                 "then; or call .numpy() outside the function.",
                 user_location(),
             )
-        return np.asarray(self._value)
+        return host_array(self._value, f"the variable '{self.name}'")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = np.asarray(self._value)
+        array = host_array(self._value, f"the variable '{self.name}'")
         return array if dtype is None else array.astype(dtype)
 
     def __bool__(self) -> bool:
@@ -181,7 +182,7 @@ class Variable(TensorMethods):
         check_assignable(self, AVal(tuple(array.shape), as_dtype(array.dtype), False), "assign")
         layout = self._value.sharding
         if len(layout.device_set) > 1 and array.sharding != layout:
-            array = jax.device_put(array, layout)  # a distributed variable keeps its layout
+            array = laid_out(array, layout)  # a distributed variable keeps its layout
         with self.lock:
             self._value = array
             self.exposed = shared
@@ -202,11 +203,23 @@ class Variable(TensorMethods):
             return self.assign(self.value() - delta)
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self._value), separator=", ")
+        if not holds_whole(self._value):
+            body = f"<{describe_split(self._value)}>"
+        else:
+            body = np.array2string(np.asarray(self._value), separator=", ")
         return (
             f"<tj.Variable '{self.name}' shape={tuple(self._aval.shape)} "
             f"dtype={self._aval.dtype}, numpy={body}>"
         )
+
+
+def laid_out(array: jax.Array, layout: Any) -> jax.Array:
+    """``array`` in ``layout``; a layout over other processes' devices too is filled by each
+    process from the whole value (which every process must then assign alike)."""
+    if layout.is_fully_addressable:
+        return jax.device_put(array, layout)
+    host = gather_array(array)
+    return jax.make_array_from_callback(host.shape, layout, lambda index: host[index])
 
 
 def converted_to(value: Any, dtype: Any) -> jax.Array:
