@@ -85,3 +85,10 @@ __all__ = [
     "mean_absolute_error",
     "sparse_softmax_cross_entropy",
 ]
+
+# sequence models (issue 13): attention and recurrent layers
+from tracejit.ops.attention import dot_product_attention  # noqa: E402
+
+__all__ += [
+    "dot_product_attention",
+]
