@@ -38,7 +38,7 @@ _NAME = "dot_product_attention"
 _HEADS_FIRST = (0, 2, 1, 3)  # [B, T, N, H] <-> [B, N, T, H]
 # What masked logits become (jax uses -0.7 * the largest float of the logits' dtype; float32's
 # is small enough that exp(it - max) is 0 in every float dtype we compute in).
-_LARGE_NEGATIVE = -0.7 * float(np.finfo(np.float32).max)
+LARGE_NEGATIVE = -0.7 * float(np.finfo(np.float32).max)
 
 
 def _dot_product_attention(
@@ -65,7 +65,7 @@ def _attention_float64(
     if is_causal:
         keep = keep & jnp.tril(jnp.ones(logits.shape[-2:], bool))
     if mask is not None or is_causal:
-        logits = jnp.where(keep, logits, _LARGE_NEGATIVE)
+        logits = jnp.where(keep, logits, LARGE_NEGATIVE)
     return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1), v).astype(q.dtype)
 
 
@@ -172,7 +172,7 @@ def _vjp(
         logits = logits + up(bias_tensor)
     keep = _keep(q, k, mask_tensor, is_causal)
     if keep is not None:
-        logits = where(keep, logits, _LARGE_NEGATIVE)
+        logits = where(keep, logits, LARGE_NEGATIVE)
     p = softmax(logits, axis=-1)  # [B, N, T, S]
     dp = matmul(cth, transpose(vh, (0, 1, 3, 2)))
     ds = multiply(p, subtract(dp, reduce_sum(multiply(dp, p), axis=-1, keepdims=True)))
