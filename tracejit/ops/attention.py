@@ -220,6 +220,10 @@ def dot_product_attention(
     unbatched = ranks == [3, 3, 3]
     if unbatched:
         q, k, v = (expand_dims(x, 0) for x in (q, k, v))
+    # Checked here too: eagerly, jax's function would run grouped-query attention (fewer key
+    # heads), which inference (and so tracing) and the VJP do not take.
+    _infer(*(arg_aval(_NAME, x) for x in (q, k, v)), scale=1.0, is_causal=False, mask=False,
+           bias=False)  # fmt: skip
     dim = arg_aval(_NAME, q).shape[-1]
     if scale is None:
         if dim is None:

@@ -23,6 +23,8 @@ from tracejit.ops.shape import TRANSPOSE
 from tracejit.passes.attention_pattern import fuse_attention
 from tracejit.passes.rewrite import RewriteContext, rewrite_and_clean
 
+# The ops the patterns make: the pass report counts them (``fuse_patterns ... 1 dense``).
+MADE_OPS = frozenset({"dense", "log_softmax", "softmax_cross_entropy", "dot_product_attention"})
 _FUSIBLE_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 
 
