@@ -178,27 +178,14 @@ def rows(images: Any) -> Any:
     return tj.reshape(images, (-1, height, width * channels))
 
 
-class LayerNorm(tj.Module):
-    """Layer normalization over the last axis with a learned scale and offset (the
-    ``tj.nn.layer_norm`` op)."""
-
-    def __init__(self, size: int, name: str) -> None:
-        super().__init__(name)
-        with self.name_scope:
-            self.scale = tj.Variable(tj.ones((size,)), name="scale")
-            self.offset = tj.Variable(tj.zeros((size,)), name="offset")
-
-    def __call__(self, x: Any) -> Any:
-        return tj.nn.layer_norm(x, self.scale, self.offset, epsilon=1e-5)
-
-
 class TransformerBlock(tj.Module):
     """Pre-norm: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``."""
 
     def __init__(self, size: int, heads: int, generator: Any, name: str, dropout: float) -> None:
         super().__init__(name)
         self.dropout = tj.nn.Dropout(dropout, generator=generator)
-        self.norm1, self.norm2 = LayerNorm(size, f"{name}_norm1"), LayerNorm(size, f"{name}_norm2")
+        self.norm1 = tj.nn.LayerNormalization(epsilon=1e-5, name=f"{name}_norm1")
+        self.norm2 = tj.nn.LayerNormalization(epsilon=1e-5, name=f"{name}_norm2")
         self.attention = tj.nn.MultiHeadAttention(
             heads, size // heads, query_dim=size, generator=generator, name=f"{name}_attention"
         )
@@ -223,7 +210,7 @@ class RowTransformer(tj.Module):
         self.project = tj.nn.Dense(pixels, size, generator=generator)
         self.position = tj.Variable(generator.normal((tokens, size), stddev=0.02), name="position")
         self.blocks = [TransformerBlock(size, 4, generator, f"block{i}", dropout) for i in range(2)]
-        self.norm = LayerNorm(size, "final_norm")
+        self.norm = tj.nn.LayerNormalization(epsilon=1e-5, name="final_norm")
         self.head = tj.nn.Dense(size, 10, generator=generator)
 
     def __call__(self, images: Any, training: bool = False) -> Any:

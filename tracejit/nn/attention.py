@@ -22,6 +22,7 @@ from tracejit.errors import ShapeError
 from tracejit.module import Module
 from tracejit.nn import _weights
 from tracejit.nn.layers import unique_name
+from tracejit.nn.recurrent import record_output_shape
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.attention import LARGE_NEGATIVE, dot_product_attention
 from tracejit.ops.elementwise import cast, divide, logical_and, multiply, where
@@ -168,11 +169,14 @@ class MultiHeadAttention(Module):
         dropping = training and self.dropout > 0.0
         if not (dropping or return_attention_scores) and self.value_dim == self.key_dim:
             heads = dot_product_attention(q, k, v, mask=mask, is_causal=use_causal_mask)
-            return self.attention_output(heads)
+            output = self.attention_output(heads)
+            record_output_shape(self, output)
+            return output
         weights = self._weights(q, k, mask, use_causal_mask)
         used = self._dropout(weights) if dropping else weights
         heads = transpose(matmul(used, transpose(v, (0, 2, 1, 3))), (0, 2, 1, 3))
         output = self.attention_output(heads)
+        record_output_shape(self, output)
         return (output, weights) if return_attention_scores else output
 
     def _weights(self, q: Any, k: Any, mask: Any, causal: bool) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 from tracejit.errors import ShapeError
 from tracejit.module import Module
 from tracejit.nn import _weights
+from tracejit.nn.base import shape_of
 from tracejit.nn.layers import get_activation, unique_name
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.control import scan
@@ -43,6 +44,14 @@ from tracejit.random import Generator, get_global_generator
 from tracejit.types import bool_
 
 States = tuple[Any, ...]
+
+
+def record_output_shape(layer: Module, result: Any) -> None:
+    """What ``Module.summary`` shows: the first call's output shape(s), batch dim as None."""
+    if layer.output_shape is None:
+        shapes = [shape_of(r) for r in result] if isinstance(result, (list, tuple)) else None
+        one = lambda s: (None, *s[1:])  # noqa: E731
+        layer.output_shape = [one(s) for s in shapes] if shapes else one(shape_of(result))
 
 
 def _sizes(layer: str, sizes: tuple[int, ...]) -> tuple[int | None, int]:
@@ -151,7 +160,9 @@ class _RNN(Module):
             self._masked_step, states, (steps, keep) if keep is not None else steps
         )
         output = transpose(outputs, (1, 0, 2)) if self.return_sequences else final[0]
-        return [output, *final] if self.return_state else output
+        result = [output, *final] if self.return_state else output
+        record_output_shape(self, result)
+        return result
 
     def _initial_states(self, steps: Any, initial_state: Any) -> States:
         count = self._state_count()
@@ -373,4 +384,6 @@ class Bidirectional(Module):
             if self.merge_mode is None
             else _MERGES[self.merge_mode](forward, backward)
         )
-        return [output, *states] if states else output
+        result = [output, *states] if states else output
+        record_output_shape(self, result)
+        return result
