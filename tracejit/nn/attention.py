@@ -66,7 +66,7 @@ class _Projection(Module):
         self.bias = _weights.constant(np.zeros(out), f"{name}/bias") if use_bias else None
 
     def __call__(self, x: Any) -> Any:
-        contract, dims = self.contract, self.kernel.shape
+        contract, dims = self.contract, tuple(int(d or 0) for d in self.kernel.shape)  # known
         inner, out = math.prod(dims[:contract]), dims[contract:]
         flat = reshape(x, (*_known(x.shape[: x.ndim - contract]), inner))
         y = _merge_last(matmul(flat, reshape(self.kernel, (inner, math.prod(out)))), out)
@@ -117,7 +117,10 @@ class MultiHeadAttention(Module):
         self.value_dim = value_dim or key_dim
         self.dropout, self.use_bias, self.output_dim = dropout, use_bias, output_shape
         self.__generator__ = generator or get_global_generator()  # dunder: not a child
-        self.query = self.key = self.value = self.attention_output = None
+        self.query: _Projection | None = None
+        self.key: _Projection | None = None
+        self.value: _Projection | None = None
+        self.attention_output: _Projection | None = None
         if query_dim is not None:
             value_input_dim = value_input_dim or query_dim
             self._build(query_dim, key_input_dim or value_input_dim, value_input_dim)
@@ -155,29 +158,36 @@ class MultiHeadAttention(Module):
                     self.name, f"{what} must be [batch, seq, dim] with a known dim, got {shape}"
                 )
         if self.query is None:
-            self._build(shapes[0][-1], shapes[1][-1], shapes[2][-1])
-        built = (self.query.kernel.shape[0], self.key.kernel.shape[0], self.value.kernel.shape[0])
+            self._build(*(int(s[-1]) for s in shapes))  # type: ignore[arg-type]  # known: above
+        query_part, key_part, value_part, output_part = self._parts()
+        built = (query_part.kernel.shape[0], key_part.kernel.shape[0], value_part.kernel.shape[0])
         for what, shape, size in zip(("query", "key", "value"), shapes, built, strict=True):
             if shape[-1] != size:
                 raise ShapeError(
                     self.name, f"was built for {what} dim {size}, got {what} of shape {shape}"
                 )
-        q, k, v = self.query(query), self.key(key), self.value(value)  # [B, seq, heads, dim]
+        q, k, v = query_part(query), key_part(key), value_part(value)  # [B, seq, heads, dim]
         mask = None
         if attention_mask is not None:
             mask = expand_dims(cast(attention_mask, bool_), 1)  # [B, 1, T, S]
         dropping = training and self.dropout > 0.0
         if not (dropping or return_attention_scores) and self.value_dim == self.key_dim:
             heads = dot_product_attention(q, k, v, mask=mask, is_causal=use_causal_mask)
-            output = self.attention_output(heads)
+            output = output_part(heads)
             record_output_shape(self, output)
             return output
         weights = self._weights(q, k, mask, use_causal_mask)
         used = self._dropout(weights) if dropping else weights
         heads = transpose(matmul(used, transpose(v, (0, 2, 1, 3))), (0, 2, 1, 3))
-        output = self.attention_output(heads)
+        output = output_part(heads)
         record_output_shape(self, output)
         return (output, weights) if return_attention_scores else output
+
+    def _parts(self) -> tuple[_Projection, _Projection, _Projection, _Projection]:
+        q, k, v, o = self.query, self.key, self.value, self.attention_output
+        if q is None or k is None or v is None or o is None:  # not after _build
+            raise RuntimeError(f"{self.name} is not built")
+        return q, k, v, o
 
     def _weights(self, q: Any, k: Any, mask: Any, causal: bool) -> Any:
         """``softmax(q k^T / sqrt(key_dim))`` per head, ``[B, heads, T, S]``; masked logits

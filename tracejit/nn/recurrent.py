@@ -87,7 +87,9 @@ class _RNN(Module):
         self.go_backwards, self.zero_output_for_mask = go_backwards, zero_output_for_mask
         self.__generator__ = generator or get_global_generator()  # dunder: not a child
         self.__options__ = dict(options)
-        self.kernel = self.recurrent_kernel = self.bias = None
+        self.kernel: Any = None  # Variables once built
+        self.recurrent_kernel: Any = None
+        self.bias: Any = None
         if self.input_dim is not None:
             self._build(self.input_dim)
 

@@ -141,7 +141,8 @@ def _keep(q: Any, k: Any, mask_tensor: Any, is_causal: bool) -> Any:
     keep = mask_tensor
     if is_causal:
         t, s = arg_aval(_NAME, q).shape[1], arg_aval(_NAME, k).shape[1]
-        causal = np.tril(np.ones((t, s), bool))  # aligned at the top left, as jax's
+        # T and S are known (inference checks it); the triangle is aligned top left, as jax's.
+        causal = np.tril(np.ones((int(t or 0), int(s or 0)), bool))
         keep = causal if keep is None else logical_and(keep, causal)
     return keep
 

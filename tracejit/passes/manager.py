@@ -171,7 +171,8 @@ def run_pipeline(
         start = time.perf_counter()
         result = transform(map_subgraphs(graph, transform))
         elapsed = time.perf_counter() - start
-        regions, made = 0, ()
+        regions = 0
+        made: tuple[tuple[str, int], ...] = ()
         if result is not graph:
             if name in REPORTED_OPS:
                 made = _made(graph, result, REPORTED_OPS[name])
