@@ -120,20 +120,21 @@ class Module:
         must have been built (call the model once first).
 
         >>> import tracejit as tj
-        >>> model = tj.nn.Sequential([tj.nn.Dense(4, activation="relu"), tj.nn.Dense(2)])
+        >>> model = tj.nn.Sequential([tj.nn.Dense(4, activation="relu", name="hidden"),
+        ...                           tj.nn.Dense(2, name="out")])
         >>> _ = model(tj.ones((1, 3)))
-        >>> model.summary()  # doctest: +NORMALIZE_WHITESPACE
+        >>> model.summary()
         Model: "Sequential"
-        ___________________________________________
-         Layer (type)     Output Shape     Param #
-        ===========================================
-         dense (Dense)    (None, 4)        16
-         dense_1 (Dense)  (None, 2)        10
-        ===========================================
+        _______________________________________
+         Layer (type)    Output Shape  Param #
+        =======================================
+         hidden (Dense)  (None, 4)     16
+         out (Dense)     (None, 2)     10
+        =======================================
         Total params: 26
         Trainable params: 26
         Non-trainable params: 0
-        ___________________________________________
+        _______________________________________
         """
         print_fn(_summary(self))
 

@@ -167,12 +167,12 @@ class BatchNormalization(_Affine):
     the moving statistics. Only ``gamma`` and ``beta`` are trainable.
 
     >>> import tracejit as tj
-    >>> bn = tj.nn.BatchNormalization(momentum=0.5)
+    >>> bn = tj.nn.BatchNormalization(momentum=0.5, name="bn")
     >>> y = bn(tj.constant([[1.0], [3.0]]), training=True)
     >>> bn.moving_mean.numpy(), bn.moving_variance.numpy()
     (array([1.], dtype=float32), array([1.], dtype=float32))
     >>> [v.name for v in bn.trainable_variables]
-    ['batch_normalization/gamma', 'batch_normalization/beta']
+    ['bn/gamma', 'bn/beta']
     """
 
     takes_training = True
