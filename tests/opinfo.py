@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import opinfo_array_api
 import opinfo_array_api2
+import opinfo_attention
 import opinfo_bitwise
 import opinfo_conv
 import opinfo_custom_gradient
@@ -794,6 +795,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_extra.EXTRA_OPS
     + opinfo_nn2.rows(OpInfo, f32, f16)
     + opinfo_norm.rows(OpInfo, f32, f16)
+    + opinfo_attention.rows(OpInfo, f32, f16)
     + opinfo_distribute.DISTRIBUTE_OPS
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS
