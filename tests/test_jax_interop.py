@@ -338,3 +338,22 @@ def test_to_jax_does_not_touch_the_variables_and_checks_state() -> None:
         fn((jnp.zeros((2,), jnp.int32),), jnp.float32(1.0))
     with pytest.raises(TypeError, match=r"argument 'x'"):
         fn(state, jnp.zeros((3,)))
+
+
+def test_to_jax_grad_uses_custom_gradient_rules() -> None:
+    # jax differentiates the lowered graph; a tj.custom_gradient node must give the user's rule
+    # (here: a clipped gradient), not the derivative of its forward body.
+    @tj.custom_gradient
+    def clipped(x: Any) -> Any:
+        def rule(dy: Any) -> Any:
+            return tj.clip(dy, -0.5, 0.5)
+
+        return x * 1.0, rule
+
+    f = tj.function(lambda x: tj.sum(clipped(x) * 3.0) + tj.sum(x * x))
+    x = tj.constant([1.0, -2.0])
+    fn, state = f.to_jax(x)
+    want = tj.grad(f)(x)
+    close(want, [0.5 + 2.0, 0.5 - 4.0])
+    close(jax.grad(lambda a: fn(state, a)[1])(jnp.asarray([1.0, -2.0])), want)
+    close(jax.jit(jax.grad(lambda a: fn(state, a)[1]))(jnp.asarray([1.0, -2.0])), want)
