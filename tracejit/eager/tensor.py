@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tracejit.eager import interop
 from tracejit.errors import DtypeError
 from tracejit.host import describe_split, holds_whole, host_array
 from tracejit.ops import registry
@@ -51,9 +52,22 @@ class Tensor(TensorMethods):
         reads those)."""
         return host_array(self._value, "the tensor")
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = host_array(self._value, "the tensor")
-        return array if dtype is None else array.astype(dtype)
+    # jax and numpy accept tensors: the route and its reasons are in tracejit/eager/interop.py.
+    @property
+    def __jax_array__(self) -> Any:
+        if interop.called_by_jax_operator():
+            return None  # ``jax_array + t``: Python then calls our reflected operator
+        value = self._value
+        return lambda: value  # zero-copy: the array itself
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return interop.host_array(self._value, dtype, copy)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return interop.eager_array_ufunc(ufunc, method, *inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return interop.eager_array_function(func, types, args, kwargs)
 
     def __len__(self) -> int:
         if not self._value.shape:
@@ -227,4 +241,5 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     return wrap(jax.dlpack.from_dlpack(x, copy=copy))
 
 
+interop.register_pytree(Tensor, lambda t: t._value)
 registry.to_tensor = constant  # bind converts plain-data operands with it before tapes record
