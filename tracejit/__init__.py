@@ -216,3 +216,6 @@ from tracejit.ops.jax_call import jax_function  # noqa: E402
 
 # Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
+
+# Forward mode (issue 14): tj.jvp, tj.hvp, and TF's tj.autodiff.ForwardAccumulator.
+from tracejit.autodiff.forward import hvp, jvp  # noqa: E402
