@@ -12,7 +12,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -98,7 +102,11 @@ def jax_tangents(info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     ]
 
 
-def tj_tangents(info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], traced: bool) -> Any:
+def tj_tangents(
+    info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], traced: bool, unknown: bool = False
+) -> Any:
+    """``tj.jvp``'s tangents, eagerly or traced (with an unknown leading dim in the first float
+    input's spec and its tangent's when ``unknown``)."""
     positions, tangents = _float_positions(args), _tangents(info, args)
     arrays = split_arrays(args)[0]
     program = _program(info, args, kwargs, tj)
@@ -107,7 +115,13 @@ def tj_tangents(info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any], tra
         return tj.jvp(program, primals, directions)[1]
 
     if traced:
-        run = tj.function(run)
+        specs = None
+        if unknown:
+            floats = [tj.TensorSpec(arrays[p].shape, arrays[p].dtype) for p in positions]
+            first = arrays[positions[0]]
+            floats[0] = tj.TensorSpec((None, *first.shape[1:]), first.dtype)
+            specs = [floats, floats]
+        run = tj.function(run, input_signature=specs)
     return run(
         [tj.constant(arrays[p]) for p in positions], [tj.constant(tangents[p]) for p in positions]
     )
@@ -144,6 +158,71 @@ def test_traced_jvp_matches_jax(
 ) -> None:
     expected = jax_tangents(info, args, kwargs)
     assert_tangents_close(info, tj_tangents(info, args, kwargs, True), expected, "traced")
+
+
+def _unknown_dim_cases() -> list[Any]:
+    cases = []
+    for case in _cases(TRACED_SAMPLES):
+        info, args, kwargs = case.values
+        skip = info.skip_unknown(args, kwargs) if callable(info.skip_unknown) else info.skip_unknown
+        first = split_arrays(args)[0][_float_positions(args)[0]]
+        if not skip and first.ndim > 0 and info.name in UNKNOWN_DIM_OPS:
+            cases.append(case)
+    return cases
+
+
+# Ops whose rules meet unknown dims: broadcasting, reductions, reshapes, the like ops (all
+# the table's rows pass; these keep the suite's time down).
+UNKNOWN_DIM_OPS = {
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "power",
+    "where",
+    "maximum",
+    "clip",
+    "sum",
+    "mean",
+    "max",
+    "prod",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "reshape",
+    "broadcast_to",
+    "concatenate",
+    "stack",
+    "split",
+    "matmul",
+    "take",
+    "slice",
+    "sum_like",
+    "broadcast_like",
+    "reshape_like",
+    "layer_norm",
+    "cumulative_sum",
+    "sort",
+}
+
+
+@pytest.mark.parametrize(("info", "args", "kwargs"), _unknown_dim_cases())
+def test_traced_jvp_with_an_unknown_leading_dim(
+    info: OpInfo, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    expected = jax_tangents(info, args, kwargs)
+    got = tj_tangents(info, args, kwargs, True, unknown=True)
+    assert_tangents_close(info, got, expected, "traced with an unknown dim")
+
+
+def test_finite_differences_in_float64() -> None:
+    script = Path(__file__).with_name("jvpcheck_x64.py")
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "checked" in done.stdout
 
 
 # (b) the registry walk ---------------------------------------------------------------------------
@@ -196,6 +275,12 @@ def test_every_differentiable_op_has_a_forward_mode_rule() -> None:
     assert written <= set(kinds["rule"]), written - set(kinds["rule"])
     assert {"exp", "tanh", "sin", "log", "maximum", "clip"} <= set(kinds["diagonal"])
     assert "custom_gradient" in kinds["transpose"]  # the user's gradient decides, as in TF
+
+
+def test_py_function_refuses_forward_mode_by_name() -> None:
+    x = tj.constant([1.0, 2.0])
+    with pytest.raises(GradientError, match="op 'py_function' has no forward-mode rule"):
+        tj.jvp(lambda x: tj.py_function(np.sin, [x], tj.float32), (x,), (x,))
 
 
 def test_an_op_with_neither_rule_is_named() -> None:

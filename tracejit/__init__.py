@@ -219,3 +219,36 @@ from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_no
 
 # Forward mode (issue 14): tj.jvp, tj.hvp, and TF's tj.autodiff.ForwardAccumulator.
 from tracejit.autodiff.forward import hvp, jvp  # noqa: E402
+
+# TF2's functions, the rest (issue 14): Python code at run time
+from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E402
+from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402
+from tracejit.runtime.placement import device  # noqa: E402
+
+# tj.vmap over tracejit's IR (issue 15): imported after every op family, as it installs the
+# batching rule of every op.
+from tracejit.batching import vectorized_map, vmap  # noqa: E402
+
+# Keep this block last. The public API is every name imported above, plus the public
+# submodules. The stage packages (ops, tracing, eager, ir, passes, lowering, runtime, autodiff)
+# and the report package are implementation: their public names are re-exported here.
+# tests/test_api_reference.py checks that docs/api.md renders every name listed here.
+_PUBLIC_MODULES = (
+    "autograph",
+    "config",
+    "distribute",
+    "errors",
+    "nn",
+    "optim",
+    "random",
+    "saved",
+    "train",
+)
+__all__ = sorted(
+    [
+        name
+        for name, value in list(globals().items())
+        if not name.startswith("_") and type(value).__name__ != "module"
+    ]
+    + list(_PUBLIC_MODULES)
+)
