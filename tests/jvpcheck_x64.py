@@ -79,6 +79,8 @@ def main() -> int:
     for info in OPINFOS:
         if info.skip_gradients or not all_ops()[info.name].differentiable:
             continue
+        if info.name == "py_function":  # refused by name (tests/test_forward_mode.py)
+            continue
         args, kwargs = info.sample_list()[0]
         problems += check_sample(tj, info, args, kwargs, zlib.crc32(f"jvp{info.id}".encode()))
         checked += 1
