@@ -217,6 +217,9 @@ from tracejit.ops.jax_call import jax_function  # noqa: E402
 # Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
 
+# Forward mode (issue 14): tj.jvp, tj.hvp, and TF's tj.autodiff.ForwardAccumulator.
+from tracejit.autodiff.forward import hvp, jvp  # noqa: E402
+
 # TF2's functions, the rest (issue 14): Python code at run time
 from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E402
 from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402

@@ -33,6 +33,7 @@ import numpy as np
 
 from tracejit.errors import OpError
 from tracejit.ir.graph import Graph, evaluate
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.registry import apply_bind, apply_impl, defop
 from tracejit.types import AVal
 
@@ -196,4 +197,5 @@ CUSTOM_GRADIENT = defop(
     multiple_results=True,
     none_cotangents=True,
     doc="A forward body differentiated by a user-written gradient body (tj.custom_gradient).",
+    jvp=transpose_jvp("custom_gradient"),
 )

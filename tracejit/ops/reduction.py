@@ -23,6 +23,7 @@ from tracejit.errors import OpError, OpTypeError
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.elementwise import cast, divide, equal, multiply, where
 from tracejit.ops.infer import jax_dtype, normalize_axes, shape_text
+from tracejit.ops.jvp_rules import linear_jvp, reduction_jvp
 from tracejit.ops.like import broadcast_like, cast_ct, takes_gradient
 from tracejit.ops.registry import OpDef, bind, defop
 from tracejit.ops.shape import EXPAND_DIMS, broadcast_to
@@ -169,11 +170,16 @@ def _prod_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: boo
     return (cast_ct(multiply(keep_reduced_dims(ct, axes, keepdims), grad), x),)
 
 
-SUM = _defreduction("sum", jnp.sum, _sum_vjp)
-MEAN = _defreduction("mean", jnp.mean, _mean_vjp)
-MAX = _defreduction("max", jnp.max, _chooser_vjp, needs_elements=True)
-MIN = _defreduction("min", jnp.min, _chooser_vjp, needs_elements=True)
-PROD = _defreduction("prod", jnp.prod, _prod_vjp)
+# JVPs: sum and mean are linear; max, min and prod weigh the tangent by their gradient.
+SUM = _defreduction("sum", jnp.sum, _sum_vjp, jvp=linear_jvp("sum"))
+MEAN = _defreduction("mean", jnp.mean, _mean_vjp, jvp=linear_jvp("mean"))
+MAX = _defreduction(
+    "max", jnp.max, _chooser_vjp, jvp=reduction_jvp(_chooser_vjp), needs_elements=True
+)
+MIN = _defreduction(
+    "min", jnp.min, _chooser_vjp, jvp=reduction_jvp(_chooser_vjp), needs_elements=True
+)
+PROD = _defreduction("prod", jnp.prod, _prod_vjp, jvp=reduction_jvp(_prod_vjp))
 ANY = _defreduction("any", jnp.any, differentiable=False)
 ALL = _defreduction("all", jnp.all, differentiable=False)
 ARGMAX = _defarg("argmax", jnp.argmax)
