@@ -33,6 +33,7 @@ import opinfo_distribute
 import opinfo_extra
 import opinfo_functions
 import opinfo_jax_call
+import opinfo_linalg
 import opinfo_nn2
 import opinfo_norm
 
@@ -800,6 +801,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_functions.FUNCTION_OPS
     + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
     + opinfo_jax_call.JAX_CALL_OPS
+    + opinfo_linalg.rows(OpInfo)
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.

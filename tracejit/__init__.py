@@ -216,3 +216,8 @@ from tracejit.ops.jax_call import jax_function  # noqa: E402
 
 # Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
+
+# Array API standard (2024.12) extensions and the namespace info (issue 12).
+from tracejit import fft, linalg  # noqa: E402
+from tracejit.info import __array_namespace_info__  # noqa: E402
+from tracejit.types import bool_ as bool, complex128, uint16, uint64  # noqa: E402, A004
