@@ -31,6 +31,7 @@ import opinfo_custom_gradient
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_fft
 import opinfo_functions
 import opinfo_jax_call
 import opinfo_linalg
@@ -802,6 +803,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
     + opinfo_jax_call.JAX_CALL_OPS
     + opinfo_linalg.rows(OpInfo)
+    + opinfo_fft.rows(OpInfo)
 )
 
 # A small sanity check on the table itself (not on tracejit): ids are unique.
