@@ -67,8 +67,6 @@ def _infer_fft(
             raise ShapeError(kind, f"the signal length must be at least 1, got {n}")
     if kind == "rfft" and x.dtype.kind == "c":
         raise OpTypeError(kind, f"expects a real tensor, got {x.dtype} (use fft for complex)")
-    if x.dtype.kind not in "fc":
-        raise OpTypeError(kind, f"expects a floating-point tensor, got {x.dtype}; cast it first")
     shape = list(x.shape)
     for axis, n in zip(axes, lengths, strict=True):
         shape[axis] = n

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tracejit.errors import OpError, OpTypeError, ShapeError
+from tracejit.errors import OpError, ShapeError
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.elementwise import multiply, negative, subtract
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, normalize_axis, shape_text
@@ -51,13 +51,8 @@ def expand_last(t: Any, *axes: int) -> Any:
 
 
 def float_dtype(op: str, impl: Any, avals: list[AVal], params: dict[str, Any]) -> tuple[Any, bool]:
-    """The result dtype jax gives, refusing integer and bool inputs as the standard says the
-    linalg functions take floating-point arrays."""
-    for aval in avals:
-        if aval.dtype.kind not in "fc":
-            raise OpTypeError(
-                op, f"expects a floating-point tensor, got {aval.dtype}; cast it first"
-            )
+    """The result dtype jax gives (integer inputs promote to the default float, as in
+    jax.numpy, both eagerly and traced: eager ops run the impl without asking ``infer``)."""
     return jax_dtype(op, impl, avals, params)
 
 
