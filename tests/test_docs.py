@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +50,10 @@ def test_quickstart_has_exactly_two_commands():
     assert commands[1].strip() in (ROOT / ".ci" / "run").read_text()
 
 
-def test_quickstart_demo_runs(capsys):
+def test_quickstart_demo_runs(capsys, monkeypatch):
     import runpy
 
+    monkeypatch.setattr(sys, "argv", ["quickstart.py"])  # not pytest's own arguments
     runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "compiled: test accuracy" in out and "still 1 trace" in out

@@ -388,13 +388,12 @@ def test_reshape_mismatch_message() -> None:
     assert f"test_ops.py:{line}" in text
 
 
-def test_boolean_mask_indexing_is_refused_with_a_suggestion() -> None:
+def test_boolean_mask_indexing_works_eagerly_and_is_refused_traced_with_a_suggestion() -> None:
     x = tj.constant([1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(x[x > 0].numpy(), [1.0, 3.0])  # eagerly, as numpy
     with pytest.raises(OpError, match="boolean mask.*tj.where") as info:
-        x[x > 0]
-    assert "test_ops.py:" in str(info.value)
-    with pytest.raises(OpError, match="boolean mask"):
         tj.function(lambda t: t[t > 0])(x)
+    assert "test_ops.py:" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -402,8 +401,7 @@ def test_boolean_mask_indexing_is_refused_with_a_suggestion() -> None:
     [
         (lambda: tj.ones((3,))[3], OpError, r"index 3 is out of range for axis 0 of size 3"),
         (lambda: tj.ones((3, 4))[0, 0, 0], OpError, r"too many indices"),
-        (lambda: tj.ones((2, 3, 4))[0, :, [1, 2]], OpError, r"two steps"),
-        (lambda: tj.ones((3, 4))[[0], [1]], OpError, r"only one integer array index"),
+        (lambda: tj.ones((3, 4))[[0, 1], [1, 2, 0]], OpError, r"cannot be broadcast together"),
         (lambda: tj.ones((3,))[tj.constant([0.5])], OpTypeError, r"integers"),
         (lambda: tj.take(tj.ones((3,)), tj.constant([5])), OpError, r"index 5 is out of range"),
         (lambda: tj.squeeze(tj.ones((2, 3)), 1), ShapeError, r"cannot squeeze axis 1 .* size is 3"),

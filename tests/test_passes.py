@@ -250,8 +250,38 @@ class TestManager:
 
 
 # Property tests: random programs --------------------------------------------------------------
-UNARY = [tj.exp, tj.tanh, tj.sin, tj.negative, tj.square, tj.abs, lambda x: tj.log1p(tj.abs(x))]
-BINARY = [tj.add, tj.subtract, tj.multiply, tj.maximum, tj.minimum]
+UNARY = [
+    tj.exp,
+    tj.tanh,
+    tj.sin,
+    tj.negative,
+    tj.square,
+    tj.abs,
+    lambda x: tj.log1p(tj.abs(x)),
+    # the array API's additions (issue 12): elementwise, manipulation, scans, sorting, updates
+    tj.atan,
+    tj.sinh,
+    tj.expm1,
+    tj.trunc,
+    lambda x: tj.flip(x, axis=-1),
+    lambda x: tj.roll(x, 1, axis=-1),
+    lambda x: tj.cumulative_sum(x, axis=-1),
+    lambda x: tj.sort(x, axis=-1),
+    lambda x: x.at[..., 0].add(1.0),
+    lambda x: tj.where(x > 0, x, -x),
+]
+BINARY = [
+    tj.add,
+    tj.subtract,
+    tj.multiply,
+    tj.maximum,
+    tj.minimum,
+    tj.hypot,
+    tj.atan2,
+    tj.logaddexp,
+    tj.copysign,
+    lambda x, y: tj.take_along_axis(x, tj.argsort(y, axis=-1), axis=-1),
+]
 
 
 @st.composite

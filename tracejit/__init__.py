@@ -217,7 +217,42 @@ from tracejit.ops.jax_call import jax_function  # noqa: E402
 # Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
 
+# TF2's functions, the rest (issue 14): Python code at run time
+from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E402
+from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402
+from tracejit.runtime.placement import device  # noqa: E402
+
 # Array API standard (2024.12) extensions and the namespace info (issue 12).
 from tracejit import fft, linalg  # noqa: E402
 from tracejit.info import __array_namespace_info__  # noqa: E402
 from tracejit.types import bool_ as bool, complex128, uint16, uint64  # noqa: E402, A004
+
+# tj.vmap over tracejit's IR (issue 15): imported after every op family, as it installs the
+# batching rule of every op.
+from tracejit.batching import vectorized_map, vmap  # noqa: E402
+
+# Keep this block last. The public API is every name imported above, plus the public
+# submodules. The stage packages (ops, tracing, eager, ir, passes, lowering, runtime, autodiff)
+# and the report package are implementation: their public names are re-exported here.
+# tests/test_api_reference.py checks that docs/api.md renders every name listed here.
+_PUBLIC_MODULES = (
+    "autograph",
+    "config",
+    "distribute",
+    "errors",
+    "fft",
+    "linalg",
+    "nn",
+    "optim",
+    "random",
+    "saved",
+    "train",
+)
+__all__ = sorted(
+    [
+        name
+        for name, value in list(globals().items())
+        if not name.startswith("_") and type(value).__name__ != "module"
+    ]
+    + list(_PUBLIC_MODULES)
+)

@@ -208,3 +208,27 @@ def _from_environment() -> None:
 
 
 _from_environment()
+
+__all__ = [
+    "LOG_EVENTS",
+    "RETRACE_MODES",
+    "debug_checks",
+    "dump_directory",
+    "dump_ir",
+    "fold_limit",
+    "full_traceback",
+    "functions_run_eagerly",
+    "log_events",
+    "logging_enabled",
+    "report_directory",
+    "retrace_warning",
+    "run_functions_eagerly",
+    "set_debug_checks",
+    "set_fold_limit",
+    "set_full_traceback",
+    "set_log",
+    "set_retrace_warning",
+    "set_unsafe_rewrites",
+    "unsafe_rewrites",
+    "write_reports",
+]

@@ -39,6 +39,11 @@ class OpError(TracejitError, ValueError):
         super().__init__(_with_location(f"{op}: {message}", loc))
 
 
+class BatchingError(OpError):
+    """``tj.vmap`` cannot batch something: an op without a batching rule, a variable assigned
+    inside the mapped function, or arguments that do not fit ``in_axes``/``out_axes``."""
+
+
 class IntegerOverflowError(TracejitError, OverflowError):
     """A Python int does not fit the integer dtype it would become (it would wrap silently).
 
@@ -368,6 +373,32 @@ def _raised_by_tracejit(err: BaseException) -> bool:
     return is_internal_frame(tb.tb_frame.f_code.co_filename)
 
 
+# Errors raised in Python code a compiled function calls back into (tj.py_function) -------------
+# jax hands such an error on wrapped in its own runtime error, traceback text and all; the
+# callback notes it here so the caller gets tracejit's error as it was raised.
+_callback_errors: list[BaseException] = []
+
+
+def raised_in_callback(err: BaseException) -> BaseException:
+    """Note ``err`` (about to be raised inside a host callback); returns it."""
+    _callback_errors[:] = [err]
+    return err
+
+
+def python_error_type(err: BaseException) -> type[ExecutionError]:
+    """The class of the family above for a Python exception raised in a callback, as TF maps
+    them (``ValueError`` -> ``InvalidArgumentError``, others ``UnknownError``)."""
+    return _BY_PYTHON.get(type(err).__name__, UnknownError)
+
+
+def take_callback_error(wrapper: BaseException) -> BaseException | None:
+    """The error a callback noted, if jax's ``wrapper`` error carries its text (else None)."""
+    if not _callback_errors:
+        return None
+    err = _callback_errors.pop()
+    return err if str(err) in str(wrapper) else None
+
+
 # Error classes defined beside the stage that raises them, reachable here too -------------------
 # (imported on first use: this module is the bottom layer and imports nothing above it)
 _ELSEWHERE = {
@@ -394,3 +425,15 @@ def __getattr__(name: str) -> type:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_ELSEWHERE))
+
+
+# The public names: every error and warning class, here or re-exported from its stage. (The
+# helpers above are for tracejit's own modules.)
+__all__ = sorted(
+    [
+        name
+        for name, value in list(globals().items())
+        if isinstance(value, type) and issubclass(value, BaseException) and not name.startswith("_")
+    ]
+    + list(_ELSEWHERE)
+)

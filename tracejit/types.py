@@ -281,18 +281,24 @@ def promote(*avals: AVal) -> tuple[DType, bool]:
 class TensorSpec:
     """Describes the tensors a function accepts: shape (``None`` for any size) and dtype.
 
+    ``shape=None`` means any rank, as in TF. XLA compiles one rank at a time, so a
+    ``tj.function`` whose ``input_signature`` holds such a spec traces once per rank it is
+    called with (each trace has every dimension unknown).
+
     >>> TensorSpec(shape=(None, 4), dtype="float32")
     TensorSpec(shape=(None, 4), dtype=float32)
+    >>> TensorSpec(shape=None, dtype="int32")
+    TensorSpec(shape=None, dtype=int32)
     """
 
-    shape: Shape
+    shape: Shape | None
     dtype: DType = float32
     name: str | None = None
 
     def __init__(self, shape: Any, dtype: Any = "float32", name: str | None = None) -> None:
-        if shape is None:
-            raise ValueError("TensorSpec needs a shape; use None for each unknown dimension")
-        object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in shape))
+        if shape is not None:
+            shape = tuple(None if d is None else int(d) for d in shape)
+        object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", as_dtype(dtype))
         object.__setattr__(self, "name", name)
 
@@ -300,11 +306,25 @@ class TensorSpec:
     def from_aval(cls, aval: AVal, name: str | None = None) -> TensorSpec:
         return cls(aval.shape, aval.dtype, name)
 
+    @property
+    def rank_known(self) -> bool:
+        """False for ``TensorSpec(shape=None)`` (any rank)."""
+        return self.shape is not None
+
     def aval(self) -> AVal:
+        if self.shape is None:
+            raise ValueError(
+                f"{self!r} has an unknown rank, so it has no aval: tracejit traces each rank "
+                "separately; give a shape such as (None, None) for one rank"
+            )
         return AVal(self.shape, self.dtype, False)
 
     def is_compatible_with(self, aval: AVal) -> bool:
-        if aval.dtype != self.dtype or len(aval.shape) != len(self.shape):
+        if aval.dtype != self.dtype:
+            return False
+        if self.shape is None:
+            return True
+        if len(aval.shape) != len(self.shape):
             return False
         return all(s is None or s == d for s, d in zip(self.shape, aval.shape))
 
@@ -334,10 +354,31 @@ def finfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name
     """Machine limits of a floating dtype (``bits``, ``eps``, ``max``, ``min``,
     ``smallest_normal``, ``dtype``), as ``jax.numpy.finfo``.
 
-    >>> float(finfo(float32).eps)
+    >>> finfo(float32).eps
     1.1920928955078125e-07
     """
-    return jnp.finfo(_dtype_of(type))
+    info = jnp.finfo(_dtype_of(type))
+    # The standard wants Python floats (jax gives numpy scalars of the dtype itself).
+    return FInfo(
+        bits=int(info.bits),
+        eps=float(info.eps),
+        max=float(info.max),
+        min=float(info.min),
+        smallest_normal=float(info.smallest_normal),
+        dtype=np.dtype(info.dtype),
+    )
+
+
+@dataclass(frozen=True)
+class FInfo:
+    """What ``finfo`` returns: the array API's fields, as Python numbers."""
+
+    bits: int
+    eps: float
+    max: float
+    min: float
+    smallest_normal: float
+    dtype: np.dtype
 
 
 def iinfo(type: Any, /) -> Any:  # noqa: A002 - the standard's parameter name

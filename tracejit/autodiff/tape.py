@@ -178,6 +178,85 @@ class GradientTape:
             self._watched_variables = watched
         return jax.tree_util.tree_unflatten(treedef, grads)
 
+    def jacobian(
+        self,
+        target: Any,
+        sources: Any,
+        unconnected_gradients: str = "none",
+        parallel_iterations: int | None = None,
+        experimental_use_pfor: bool = True,
+    ) -> Any:
+        """The full Jacobian of ``target`` (one tensor) with respect to each of ``sources``
+        (tensors and Variables, any nest): for a source of shape S, a tensor of shape
+        ``target.shape + S`` (TF's ``GradientTape.jacobian``). Unconnected sources give None,
+        or zeros with ``unconnected_gradients="zero"``. Computed by one backward pass batched
+        with ``tj.vmap`` over the target's one-hot cotangents (``parallel_iterations`` and
+        ``experimental_use_pfor`` are accepted for TF compatibility; it is always vectorized).
+
+        >>> import tracejit as tj
+        >>> x = tj.constant([1.0, 2.0])
+        >>> with tj.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        >>> tape.jacobian(y, x).numpy()
+        array([[2., 0.],
+               [0., 4.]], dtype=float32)
+        """
+        from tracejit.autodiff.jacobian import jacobian
+
+        self._start_gradient(unconnected_gradients)
+        try:
+            return jacobian(self, target, sources, unconnected_gradients)
+        finally:
+            self._end_gradient()
+
+    def batch_jacobian(
+        self,
+        target: Any,
+        source: Any,
+        unconnected_gradients: str = "none",
+        parallel_iterations: int | None = None,
+        experimental_use_pfor: bool = True,
+    ) -> Any:
+        """Per-example Jacobians (TF's ``GradientTape.batch_jacobian``): for ``target`` of shape
+        ``(B, *y)`` and ``source`` of shape ``(B, *x)`` where example b of the target depends
+        only on example b of the source, the tensor of shape ``(B, *y, *x)`` holding each
+        example's Jacobian. One backward pass batched with ``tj.vmap`` over ``y``'s one-hot
+        cotangents.
+
+        >>> import tracejit as tj
+        >>> x = tj.constant([[1.0, 2.0], [3.0, 4.0]])
+        >>> with tj.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = x * x
+        >>> tape.batch_jacobian(y, x).numpy()[1]
+        array([[6., 0.],
+               [0., 8.]], dtype=float32)
+        """
+        from tracejit.autodiff.jacobian import batch_jacobian
+
+        self._start_gradient(unconnected_gradients)
+        try:
+            return batch_jacobian(self, target, source, unconnected_gradients)
+        finally:
+            self._end_gradient()
+
+    def _start_gradient(self, unconnected_gradients: str) -> None:
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError("unconnected_gradients must be 'none' or 'zero'")
+        if self._used and not self.persistent:
+            raise TapeUsedError(
+                "a gradient was already computed with this non-persistent GradientTape; "
+                "create it with tj.GradientTape(persistent=True) to compute several"
+            )
+        self._used = True
+
+    def _end_gradient(self) -> None:
+        if not self.persistent:
+            watched = dict(self._watched_variables)
+            self.reset()
+            self._watched_variables = watched
+
     def _gradient_of(self, source: Any, cts: dict[int, Any], unconnected: str) -> Any:
         from tracejit.ops.creation import zeros_like
 

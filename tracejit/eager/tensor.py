@@ -12,6 +12,7 @@ from tracejit.errors import DtypeError
 from tracejit.ops import registry
 from tracejit.ops.elementwise import cast
 from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.runtime.placement import device_mismatch
 from tracejit.types import AVal, array_of_python, as_dtype, aval_of_array, requested_dtype
 
 
@@ -71,9 +72,20 @@ class Tensor(TensorMethods):
     def __complex__(self) -> complex:
         return complex(self._value)
 
-    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
-        """DLPack export (zero-copy where the consumer allows), from the underlying jax array."""
-        return self._value.__dlpack__(*args, **kwargs)
+    def __dlpack__(
+        self,
+        /,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: Any = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """DLPack export (zero-copy where the consumer allows), from the underlying jax array;
+        the keywords are the array API's, passed on to jax."""
+        return self._value.__dlpack__(
+            stream=stream, max_version=max_version, dl_device=dl_device, copy=copy
+        )
 
     def __dlpack_device__(self) -> Any:
         return self._value.__dlpack_device__()
@@ -185,8 +197,8 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | 
     """
     from tracejit.eager.variable import Variable  # (variables are built on tensors)
 
-    if device is not None and device != jax.devices()[0]:
-        raise ValueError(f"asarray: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if (problem := device_mismatch(device)) is not None:
+        raise ValueError(f"asarray: {problem}")
     if isinstance(obj, Variable):
         obj = obj.value()
     if isinstance(obj, TensorMethods):  # a tensor, eager or symbolic
@@ -212,8 +224,8 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     >>> tj.from_dlpack(np.arange(3.0, dtype=np.float32)).numpy()
     array([0., 1., 2.], dtype=float32)
     """
-    if device is not None and device != jax.devices()[0]:
-        raise ValueError(f"from_dlpack: device={device!r}: tracejit uses {jax.devices()[0]}")
+    if (problem := device_mismatch(device)) is not None:
+        raise ValueError(f"from_dlpack: {problem}")
     if isinstance(x, Tensor):
         return x
     return wrap(jax.dlpack.from_dlpack(x, copy=copy))

@@ -110,6 +110,11 @@ class Variable(TensorMethods):
         strategy = context.state.strategy
         if strategy is not None:  # created under `with strategy.scope()`: lay it out on its mesh
             self._value = strategy.place_variable(self)
+        elif context.state.device is not None:  # under tj.device(...): pinned there, as in TF
+            placed = context.state.device
+            if self._value.devices() != {placed}:
+                self.exposed = False  # a copy of its own
+            self._value = jax.device_put(self._value, placed)  # committed: it stays there
 
     @property
     def aval(self) -> AVal:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tracejit.errors import is_library_frame as _is_library_file
@@ -36,8 +39,31 @@ class SourceLoc:
         return self.short()
 
 
+class _Replay(threading.local):
+    loc: SourceLoc | None = None
+
+
+_replay = _Replay()
+
+
+@contextlib.contextmanager
+def replaying_at(loc: SourceLoc | None) -> Iterator[None]:
+    """Inside the block ``user_location()`` is ``loc``: a transformation re-emitting a node
+    (``tj.vmap``'s batching rules) gives the new nodes, and its errors, the user's line of the
+    node it came from."""
+    previous = _replay.loc
+    _replay.loc = loc
+    try:
+        yield
+    finally:
+        _replay.loc = previous
+
+
 def user_location(skip: int = 1) -> SourceLoc | None:
-    """The innermost frame of the call stack that is not inside tracejit or jax."""
+    """The innermost frame of the call stack that is not inside tracejit or jax (or the line a
+    transformation is replaying, see ``replaying_at``)."""
+    if _replay.loc is not None:
+        return _replay.loc
     frame = sys._getframe(skip)
     while frame is not None:
         code = frame.f_code

@@ -26,6 +26,7 @@ from tracejit.ops.infer import normalize_axis, shape_text
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.shape import broadcast_to, reshape
 from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.runtime.placement import device_mismatch
 from tracejit.types import (
     AVal,
     DType,
@@ -170,7 +171,9 @@ def _default_dtype(value: Any) -> DType:
 
 
 @locates_errors
-def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
+def full(
+    shape: int | Sequence[int], fill_value: Any, dtype: Any = None, *, device: Any = None
+) -> Any:
     """A tensor of ``shape`` filled with ``fill_value``. With ``dtype`` None a Python float
     gives float32, an int int32, a bool bool; a tensor ``fill_value`` is broadcast to ``shape``.
 
@@ -179,6 +182,7 @@ def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
     array([[7, 7],
            [7, 7]], dtype=int32)
     """
+    _no_device("full", device)
     if not isinstance(fill_value, (bool, int, float, complex, np.generic)):
         value = fill_value if dtype is None else cast(fill_value, dtype)
         return broadcast_to(value, _shape("full", shape))
@@ -192,13 +196,14 @@ def full(shape: int | Sequence[int], fill_value: Any, dtype: Any = None) -> Any:
 
 
 @locates_errors
-def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
+def zeros(shape: int | Sequence[int], dtype: Any = "float32", *, device: Any = None) -> Any:
     """A tensor of zeros.
 
     >>> import tracejit as tj
     >>> tj.zeros((2, 3)).shape
     (2, 3)
     """
+    _no_device("zeros", device)
     resolved = requested_dtype(dtype, "tj.zeros")
     dynamic = _with_symbolic_dims("zeros", shape, 0, resolved)
     if dynamic is not None:
@@ -207,13 +212,14 @@ def zeros(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
 
 
 @locates_errors
-def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
+def ones(shape: int | Sequence[int], dtype: Any = "float32", *, device: Any = None) -> Any:
     """A tensor of ones.
 
     >>> import tracejit as tj
     >>> tj.ones(3, dtype="int32").numpy()
     array([1, 1, 1], dtype=int32)
     """
+    _no_device("ones", device)
     resolved = requested_dtype(dtype, "tj.ones")
     dynamic = _with_symbolic_dims("ones", shape, 1, resolved)
     if dynamic is not None:
@@ -222,7 +228,9 @@ def ones(shape: int | Sequence[int], dtype: Any = "float32") -> Any:
 
 
 @locates_errors
-def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Any:
+def arange(
+    start: Any, stop: Any = None, step: Any = 1, dtype: Any = None, *, device: Any = None
+) -> Any:
     """Evenly spaced values in ``[start, stop)``; ``arange(n)`` is ``0 .. n-1``. Ints give int32,
     floats float32 (unless ``dtype`` is given).
 
@@ -230,6 +238,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> An
     >>> tj.arange(1, 7, 2).numpy()
     array([1, 3, 5], dtype=int32)
     """
+    _no_device("arange", device)
     if stop is None:
         start, stop = 0, start
     bounds = tuple(_number("arange", v) for v in (start, stop, step))
@@ -245,7 +254,9 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> An
 
 
 @locates_errors
-def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = "float32") -> Any:  # noqa: N803
+def eye(  # noqa: N803
+    N: int, M: int | None = None, k: int = 0, dtype: Any = "float32", *, device: Any = None
+) -> Any:
     """A 2-D tensor with ones on diagonal ``k`` (0: the main one) and zeros elsewhere.
 
     >>> import tracejit as tj
@@ -253,13 +264,14 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = "float32") -> Any
     array([[0., 1., 0.],
            [0., 0., 1.]], dtype=float32)
     """
+    _no_device("eye", device)
     n = operator.index(N)
     m = n if M is None else operator.index(M)
     return bind(EYE, n=n, m=m, k=operator.index(k), dtype=requested_dtype(dtype, "tj.eye"))
 
 
 @locates_errors
-def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
+def full_like(x: Any, fill_value: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """A tensor shaped like ``x`` (unknown dims included) filled with ``fill_value``, of
     ``x``'s dtype unless ``dtype`` is given.
 
@@ -267,20 +279,21 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
     >>> tj.full_like(tj.constant([1.0, 2.0]), 5).numpy()
     array([5., 5.], dtype=float32)
     """
+    _no_device("full_like", device)
     resolved = (
         arg_aval("full_like", x).dtype if dtype is None else requested_dtype(dtype, "tj.full_like")
     )
     return bind(FULL_LIKE, x, fill_value=_number("full_like", fill_value), dtype=resolved)
 
 
-def zeros_like(x: Any, dtype: Any = None) -> Any:
+def zeros_like(x: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """Zeros shaped like ``x``, of ``x``'s dtype unless ``dtype`` is given."""
-    return full_like(x, 0, dtype)
+    return full_like(x, 0, dtype, device=device)
 
 
-def ones_like(x: Any, dtype: Any = None) -> Any:
+def ones_like(x: Any, dtype: Any = None, *, device: Any = None) -> Any:
     """Ones shaped like ``x``, of ``x``'s dtype unless ``dtype`` is given."""
-    return full_like(x, 1, dtype)
+    return full_like(x, 1, dtype, device=device)
 
 
 @locates_errors
@@ -380,7 +393,8 @@ def meshgrid(*arrays: Any, indexing: str = "xy") -> list[Any]:
 
 
 def _no_device(op: str, device: Any) -> None:
-    """tracejit places tensors on jax's default device; the standard's ``device=`` may only
-    name that (or be None)."""
-    if device is not None and device != jax.devices()[0]:
-        raise OpError(op, f"device={device!r}: tracejit creates tensors on {jax.devices()[0]}")
+    """tracejit makes tensors on the current placement device (``tj.device``'s, else jax's
+    default); the standard's ``device=`` may only name that (or be None)."""
+    problem = device_mismatch(device)
+    if problem is not None:
+        raise OpError(op, problem)

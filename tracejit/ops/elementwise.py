@@ -277,14 +277,15 @@ def cos(x: Any) -> Any:
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - numpy's names
-    """Limit ``x`` to ``[min, max]``; either bound may be None.
+    """Limit ``x`` to ``[min, max]``; either bound may be None (both None: ``x`` unchanged, as
+    the array API says).
 
     >>> import tracejit as tj
     >>> tj.clip(tj.constant([-2.0, 0.5, 3.0]), 0.0, 1.0).numpy()
     array([0. , 0.5, 1. ], dtype=float32)
     """
     if min is None and max is None:
-        raise ValueError("clip: give at least one of min and max")
+        return bind(WHERE, True, x, x)  # x's values, as a new tensor (a Variable's snapshot)
     if max is None:
         return maximum(x, min)
     if min is None:
@@ -352,7 +353,18 @@ def cast(x: Any, dtype: Any) -> Any:
     return bind(CAST, x, dtype=requested_dtype(dtype, "tj.cast"))
 
 
-astype = cast
+def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+    """The array API's ``astype``: ``cast`` with the standard's keywords. Tensors are immutable,
+    so ``copy`` changes nothing observable (an ``x`` already of ``dtype`` comes back as it is);
+    ``device`` may only name the device ``x`` is on.
+
+    >>> import tracejit as tj
+    >>> tj.astype(tj.constant([1, 2]), tj.float32).numpy()
+    array([1., 2.], dtype=float32)
+    """
+    if device is not None:
+        x = x.to_device(device)
+    return cast(x, dtype)
 
 
 def stop_gradient(x: Any) -> Any:

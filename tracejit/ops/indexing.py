@@ -6,8 +6,11 @@ spells the index as a tuple of tagged entries (one per input dim consumed, plus 
 trailing full slices are dropped, so equal indexings give equal params (and CSE merges them).
 
 An integer array in the index becomes a ``:`` in the ``slice`` node followed by a ``take`` node on
-the matching axis of the result. Boolean masks are refused: the result's shape would depend on the
-mask's values, which a graph's avals cannot express.
+the matching axis of the result; several arrays are one ``gather_index`` node
+(tracejit/ops/advanced_indexing.py, which also holds the functional update ``x.at[...]``).
+A boolean mask with known values (eagerly) becomes the integer arrays of its true positions, as
+numpy defines it; a symbolic mask is refused: the result's shape would depend on its values,
+which a graph's avals cannot express.
 
 The gradients of ``take`` and ``slice`` scatter the cotangent back into zeros shaped like the
 input, with the two ops that are their transposes: ``index_add`` (a scatter-add along an axis) and
@@ -259,7 +262,8 @@ def slice_add(x: Any, index: Any, updates: Any) -> Any:
 # getitem -----------------------------------------------------------------------------------------
 @locates_errors
 def getitem(x: Any, index: Any) -> Any:
-    """``x[index]`` with numpy semantics for basic indexing plus one integer array index.
+    """``x[index]`` with numpy semantics: basic indexing (ints, slices, None, ``...``) and
+    integer-array indexing (several arrays broadcast together, as numpy and the array API).
 
     >>> import tracejit as tj
     >>> x = tj.reshape(tj.arange(12), (3, 4))
@@ -270,15 +274,19 @@ def getitem(x: Any, index: Any) -> Any:
     (3, 2)
     """
     aval = arg_aval("slice", x)
-    entries = [_parse_entry(entry) for entry in (index if isinstance(index, tuple) else (index,))]
+    widened, widened_index = _zero_d_masks(x, aval, index)
+    if widened is not None:
+        return getitem(widened, widened_index)
+    raw = index_entries(aval, index)
+    entries = [_parse_entry(entry) for entry in raw]
     arrays = [i for i, entry in enumerate(entries) if entry[0] == "array"]
-    if len(arrays) > 1:
-        raise _index_error(
-            aval,
-            f"only one integer array index is supported, got {len(arrays)}; index in "
-            "several steps, e.g. x[a][:, b]",
-        )
     expanded = _expand_ellipsis(aval, entries)
+    if len(arrays) > 1 or (arrays and _moves_to_front(entries, expanded)):
+        # Several index arrays (or one that numpy moves to the front): one gather_index node.
+        # (advanced_indexing builds on this module, hence the import here.)
+        from tracejit.ops.advanced_indexing import gather_index
+
+        return gather_index(x, tuple(raw))
     basic = [FULL_SLICE if entry[0] == "array" else entry for entry in expanded]
     _check_ints(aval, basic)  # eagerly too: jax clamps out-of-range ints instead of failing
     while basic and basic[-1] == FULL_SLICE:
@@ -292,6 +300,78 @@ def getitem(x: Any, index: Any) -> Any:
     at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
     x_axis = sum(entry[0] != "newaxis" for entry in expanded[:at])
     return _gather("slice", result, entries[arrays[0]][1], axis, shown_axis=x_axis)
+
+
+def index_entries(aval: AVal, index: Any) -> list[Any]:
+    """The elements of ``index`` (into a tensor of ``aval``), with each boolean mask of known
+    values (eagerly) replaced by the integer arrays of its true positions — numpy's definition
+    of ``x[mask]``. A symbolic mask gets the error that says why it cannot be."""
+    raw = list(index) if isinstance(index, tuple) else [index]
+    if not any(_is_mask(entry) for entry in raw):
+        return raw
+    sizes = [_consumes(entry) for entry in raw]
+    fill = aval.ndim - sum(sizes)  # the dims an ellipsis stands for
+    out: list[Any] = []
+    axis = 0
+    for entry, size in zip(raw, sizes, strict=True):
+        if entry is Ellipsis:
+            axis += fill
+        if not _is_mask(entry):
+            out.append(entry)
+            axis += size
+            continue
+        values = concrete_value(entry)
+        if values is None or values.ndim == 0:
+            raise _mask_error()
+        dims = aval.shape[axis : axis + values.ndim]
+        if len(dims) < values.ndim or any(
+            d is not None and d != m for d, m in zip(dims, values.shape, strict=True)
+        ):
+            raise _index_error(
+                aval,
+                f"a boolean mask of shape {shape_text(values.shape)} does not match the "
+                f"dimensions {shape_text(dims)} it indexes (from axis {axis})",
+                IndexOutOfRangeError,
+            )
+        out.extend(np.asarray(i, np.int32) for i in np.nonzero(values))
+        axis += values.ndim
+    return out
+
+
+def _zero_d_masks(x: Any, aval: AVal, index: Any) -> tuple[Any, Any]:
+    """numpy reads a 0-d mask as a new axis of length 1 (True) or 0 (False), indexed there:
+    ``(x with that axis, the index with the mask as an array of zeros)``, or ``(None, index)``
+    when the index has no 0-d mask of known value."""
+    raw = list(index) if isinstance(index, tuple) else [index]
+    at = next((i for i, e in enumerate(raw) if _is_mask(e) and np.ndim(e) == 0), None)
+    if at is None:
+        return None, index
+    values = concrete_value(raw[at])
+    if values is None:
+        raise _mask_error()
+    sizes = [_consumes(entry) for entry in raw]
+    fill = aval.ndim - sum(sizes)
+    axis = sum(fill if e is Ellipsis else n for e, n in zip(raw[:at], sizes[:at], strict=True))
+    expanded = getitem(x, (slice(None),) * axis + (None,))
+    raw[at] = np.zeros(int(bool(values)), np.int32)
+    return expanded, tuple(raw)
+
+
+def _consumes(entry: Any) -> int:
+    """How many dims of ``x`` an index entry uses up (an ellipsis: 0 here, filled in later)."""
+    if entry is None or entry is Ellipsis:
+        return 0
+    if _is_mask(entry):
+        return int(np.ndim(entry))
+    return 1
+
+
+def _is_mask(entry: Any) -> bool:
+    if isinstance(entry, (TensorMethods, np.ndarray)):
+        return entry.dtype == np.bool_
+    if isinstance(entry, list):
+        return np.asarray(entry).dtype == np.bool_
+    return False
 
 
 def _parse_entry(entry: Any) -> IndexEntry:
@@ -341,9 +421,9 @@ def _bound(part: Any) -> int | None:
 def _mask_error() -> OpError:
     return OpError(
         "slice",
-        "boolean mask indexing is not supported: the result's shape would depend on "
-        "the mask's values. Use tj.where(mask, x, 0) to select values, or compute integer "
-        "indices outside the function",
+        "boolean mask indexing needs the mask's values: it works eagerly, but inside "
+        "tj.function the result's shape would depend on them. Use tj.where(mask, x, 0) to "
+        "select values, or tj.nonzero(mask, size=...) for a fixed number of indices",
     )
 
 
@@ -363,21 +443,17 @@ def _expand_ellipsis(aval: AVal, entries: list[IndexEntry]) -> list[IndexEntry]:
     return entries[:at] + [FULL_SLICE] * (aval.ndim - consumed) + entries[at + 1 :]
 
 
-def _gather_axis(aval: AVal, entries: list[IndexEntry], expanded: list[IndexEntry]) -> int:
-    """The axis of the basic-indexed result where the array index applies.
-
-    numpy moves the array's dims to the front when int indices and the array index are separated
-    by a slice, None or ellipsis; a separate ``take`` cannot express that, so it is refused unless
-    the array's dims land at the front anyway."""
+def _moves_to_front(entries: list[IndexEntry], expanded: list[IndexEntry]) -> bool:
+    """numpy moves the array's dims to the front when int indices and the array index are
+    separated by a slice, None or ellipsis: a ``take`` on the sliced result cannot say that."""
     at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
     axis = sum(entry[0] in ("slice", "newaxis") for entry in expanded[:at])
     advanced = [i for i, entry in enumerate(entries) if entry[0] in ("int", "array")]
     between = entries[advanced[0] : advanced[-1] + 1]
-    if axis and any(entry[0] not in ("int", "array") for entry in between):
-        raise _index_error(
-            aval,
-            "an int index and the array index are separated by a slice, None or ...: "
-            "numpy would move the array's dimensions to the front; index in two steps instead "
-            "(e.g. x[0][:, idx] rather than x[0, :, idx])",
-        )
-    return axis
+    return bool(axis) and any(entry[0] not in ("int", "array") for entry in between)
+
+
+def _gather_axis(aval: AVal, entries: list[IndexEntry], expanded: list[IndexEntry]) -> int:
+    """The axis of the basic-indexed result where the (single) array index applies."""
+    at = next(i for i, entry in enumerate(expanded) if entry[0] == "array")
+    return sum(entry[0] in ("slice", "newaxis") for entry in expanded[:at])

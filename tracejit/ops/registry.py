@@ -38,6 +38,10 @@ class OpDef:
     infer: InferFn
     impl: Callable[..., Any]
     vjp: Callable[..., Any] | None = None
+    # tj.vmap: ``batch(args, dims, **params) -> (outputs, out_dims)``, written with tracejit ops
+    # (``dims[i]``: the batch axis of ``args[i]``, or None); or the reason the op has none.
+    batch: Callable[..., Any] | None = None
+    not_batchable: str = ""
     elementwise: bool = False
     fusible: bool = False  # may join an elementwise fusion group (elementwise ops, broadcasts)
     pure: bool = True
@@ -80,6 +84,14 @@ def defop(
     op = OpDef(name, infer, impl, vjp, **flags)
     _REGISTRY[name] = op
     return op
+
+
+def set_batch_rule(op: OpDef, rule: Callable[..., Any] | None, reason: str = "") -> None:
+    """Give ``op`` its batching rule for ``tj.vmap`` (or, with ``rule=None``, the reason it has
+    none). The generic rules live in ``tracejit.ops.batching``, installed after every op file
+    has declared its ops."""
+    object.__setattr__(op, "batch", rule)
+    object.__setattr__(op, "not_batchable", reason)
 
 
 def get_op(name: str) -> OpDef:

@@ -1,5 +1,6 @@
 """Shape ops: transpose, reshape, broadcast, expand/squeeze, concatenate/stack/split. Gathers
-(``take``) and indexing (``x[...]``) live in ``indexing.py`` and are re-exported here.
+(``take``) and indexing (``x[...]``) live in ``indexing.py`` (several index arrays and ``x.at[...]``
+in ``advanced_indexing.py``) and are re-exported here.
 
 Unknown dimensions (``None``) flow through every rule: a dim that cannot be proven from the input
 avals stays ``None``, and the run-time shape check is left to jax. Data-dependent shapes (boolean
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import OpError, OpTypeError, ShapeError
+from tracejit.ops.advanced_indexing import gather_index
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.indexing import FULL_SLICE, SLICE, getitem, take
 from tracejit.ops.infer import jax_dtype, normalize_axes, normalize_axis, shape_text
@@ -318,8 +320,10 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
 
 
 @locates_errors
-def reshape(x: Any, shape: int | Sequence[int]) -> Any:
+def reshape(x: Any, shape: int | Sequence[int], *, copy: bool | None = None) -> Any:
     """Give ``x`` a new shape with the same elements; one dimension may be -1 (inferred).
+    ``copy`` is the array API's: tensors are immutable, so a copy cannot be told apart from
+    the original and every value is accepted.
 
     >>> import tracejit as tj
     >>> tj.reshape(tj.arange(6), (2, -1)).numpy()
@@ -429,6 +433,7 @@ __all__ = [
     "broadcast_to",
     "concatenate",
     "expand_dims",
+    "gather_index",
     "getitem",
     "reshape",
     "split",

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from tracejit.ops import bitwise as bw
 from tracejit.ops import elementwise as ew
+from tracejit.runtime.placement import placement_device, resolve_device
 from tracejit.types import AVal
 
 
@@ -65,17 +68,28 @@ class TensorMethods:
 
     @property
     def device(self) -> Any:
-        """The jax device tracejit places tensors on (jax's default device)."""
-        import jax
-
-        return jax.devices()[0]
+        """The jax device the tensor's contents are on (for a symbolic tensor, or one spread
+        over several devices: the device of the innermost ``tj.device`` block, else jax's
+        default device)."""
+        array = getattr(self, "_value", None)
+        if isinstance(array, jax.Array):
+            devices = array.devices()
+            if len(devices) == 1:
+                return next(iter(devices))
+        return placement_device()
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Any:
-        """``self`` when ``device`` is the device it is on (tracejit uses one device per
-        process outside ``tj.distribute``); any other device is refused."""
-        if device != self.device:
-            raise ValueError(f"to_device({device!r}): tracejit tensors live on {self.device}")
-        return self
+        """The tensor on ``device`` (a ``jax.Device`` or a ``tj.device`` name): ``self`` when
+        it is there already, else an eager copy there."""
+        target = resolve_device(device)
+        if target == self.device:
+            return self
+        array = getattr(self, "_value", None)
+        if not isinstance(array, jax.Array):
+            raise ValueError(f"to_device({device!r}) of a symbolic tensor: use tj.device")
+        from tracejit.eager.tensor import wrap
+
+        return wrap(jax.device_put(array, target))
 
     # Arithmetic ------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Any:
@@ -200,6 +214,29 @@ class TensorMethods:
 
         return getitem(self, index)
 
+    @property
+    def at(self) -> Any:
+        """The functional update, as in jax: ``x.at[index].set(v)`` (or ``.add``, ``.multiply``,
+        ``.min``, ``.max``, ``.get()``) returns a new tensor; ``x`` is unchanged.
+
+        >>> import tracejit as tj
+        >>> x = tj.zeros(4)
+        >>> x.at[1].set(5.0).numpy()
+        array([0., 5., 0., 0.], dtype=float32)
+        >>> x.at[tj.constant([0, 0, 3])].add(1.0).numpy()
+        array([2., 0., 0., 1.], dtype=float32)
+        """
+        from tracejit.ops.advanced_indexing import IndexUpdateHelper
+
+        return IndexUpdateHelper(self)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            f"{type(self).__name__} objects are immutable: x[{_index_text(index)}] = value "
+            "cannot change x in place. Use x = x.at[index].set(value), which returns the "
+            "updated tensor (a Variable: v.assign(v.at[index].set(value)))"
+        )
+
     # Methods ---------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Any:
         from tracejit.ops.shape import reshape
@@ -322,3 +359,12 @@ def _numpy_compatible(x: Any, method: str, dtype: Any, out: Any, numpy_only: dic
     from tracejit.ops.elementwise import cast
 
     return cast(x, dtype)
+
+
+def _index_text(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return ", ".join(
+        "..." if p is Ellipsis else ":" if p == slice(None) else type(p).__name__
+        if hasattr(p, "shape") else repr(p)
+        for p in parts
+    )

@@ -154,3 +154,14 @@ def bernoulli(shape: int | Sequence[int], p: float = 0.5) -> Any:
 
 def permutation(x: Any) -> Any:
     return get_global_generator().permutation(x)
+
+__all__ = [
+    "Generator",
+    "bernoulli",
+    "get_global_generator",
+    "normal",
+    "permutation",
+    "set_seed",
+    "truncated_normal",
+    "uniform",
+]

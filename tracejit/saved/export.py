@@ -27,6 +27,7 @@ from typing import Any
 import jax
 from jax import export as jax_export
 
+from tracejit.autodiff.py_function import host_calls
 from tracejit.lowering.to_jax import graph_to_function
 from tracejit.tracing.signature import symbolic_structs
 
@@ -64,6 +65,12 @@ def export(
     if variables not in ("arguments", "constants"):
         raise ValueError(f"variables must be 'arguments' or 'constants', got {variables!r}")
     graph = cf.ir
+    for node, host in host_calls(graph):
+        where = f" at {node.loc}" if node.loc is not None else ""
+        raise TypeError(
+            f"{graph.name} cannot be exported: op {node.op.name}{where} calls the Python function "
+            f"{host} ({host.what()}) when it runs, and jax.export serializes no host callbacks"
+        )
     fn, const_args = graph_to_function(graph)
     n_inputs, n_outputs = len(graph.inputs), len(graph.outputs)
     updated = graph.updated_state()

@@ -122,6 +122,7 @@ class GraphEncoder:
 def _refuse_python_code(node: Node) -> None:
     """A node running a Python function (``tj.jax_function``) has no saved form: the function
     is code, not data. Say which function and where, and what works instead."""
+    from tracejit.autodiff.py_function import HostFunction
     from tracejit.ops.jax_call import JaxCallable
 
     for value in node.params.values():
@@ -132,6 +133,14 @@ def _refuse_python_code(node: Node) -> None:
                 "which cannot be saved: its code is Python, not data. Export the compiled "
                 "computation with tj.saved.export(concrete_function) (jax.export serializes "
                 "it), or write the function with tracejit ops"
+            )
+        if isinstance(value, HostFunction):  # tj.py_function / tj.numpy_function
+            where = f" at {node.loc}" if node.loc is not None else ""
+            raise TypeError(
+                f"op {node.op.name}{where} calls the Python function {value} "
+                f"({value.what()}), which cannot be saved: it runs Python code when the program "
+                "runs, and a saved function loads without your code. Write it with tracejit ops "
+                "to save it"
             )
 
 

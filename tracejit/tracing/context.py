@@ -44,6 +44,7 @@ class _State(threading.local):
     interpreter: Interpreter = _Uninstalled()  # innermost interpreter; the eager one at the base
     tapes: tuple[Any, ...] = ()  # active tapes (objects with ``record_op``), innermost last
     strategy: Any = None  # the innermost tj.distribute strategy whose scope() is active
+    device: Any = None  # the jax device of the innermost tj.device(...) block (None: jax's default)
 
     @property
     def builder(self) -> Any:
@@ -80,3 +81,33 @@ def interpreting(interpreter: Interpreter) -> Iterator[None]:
 def paused_tracing() -> contextlib.AbstractContextManager[None]:
     """Run eagerly for a moment inside a trace (variable initializers, like TF's init_scope)."""
     return interpreting(_base[0])
+
+
+@contextlib.contextmanager
+def init_scope() -> Iterator[None]:
+    """Lift code out of the trace being built into eager mode, with the gradient tapes paused,
+    as TF's ``tf.init_scope``: ops in the block run at once on concrete tensors (once, while
+    tracing), so state made there (variables, tables, a value computed once) exists outside the
+    graph, and the trace captures it (a tensor as a constant, a variable as state).
+
+    >>> import tracejit as tj
+    >>> @tj.function
+    ... def f(x):
+    ...     with tj.init_scope():
+    ...         eager = tj.executing_eagerly()
+    ...     return x + 1, eager, tj.executing_eagerly()
+    >>> f(tj.constant(1.0))[1:]
+    (True, False)
+    """
+    previous, tapes = state.interpreter, state.tapes
+    state.interpreter, state.tapes = _base[0], ()
+    try:
+        yield
+    finally:
+        state.interpreter, state.tapes = previous, tapes
+
+
+def executing_eagerly() -> bool:
+    """Whether ops run at once (True) or are being traced into a graph (False, inside a
+    ``tj.function`` that is being traced), as TF's ``tf.executing_eagerly``."""
+    return not state.interpreter.tracing

@@ -357,7 +357,15 @@ class Function(Generic[P, R]):
             sig.check_against_signature(
                 self._signature_structure, key[:n], self._signature.names, self.name
             )
-            return self._signature_structure + key[n:]
+            structure = sig.resolve_ranks(self._signature_structure, key[:n]) + key[n:]
+            if sig.has_any_rank(structure):
+                raise ValueError(
+                    f"{self.name}: its input_signature has a TensorSpec of unknown rank "
+                    "(shape=None), and XLA compiles one rank at a time, so tracejit traces once "
+                    "per rank the function is called with. Call it with tensors, or ask for one "
+                    "rank: get_concrete_function(tj.TensorSpec(shape=(None, None), ...))"
+                )
+            return structure
         if self.reduce_retracing:
             for concrete in reversed(self._traces):
                 relaxed = sig.relax(concrete.in_structure, key)

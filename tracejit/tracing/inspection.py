@@ -19,6 +19,7 @@ from tracejit.errors import (
     SignatureError,
     TracejitError,
     execution_error_type,
+    take_callback_error,
     trimmed,
 )
 from tracejit.ir.graph import Graph, nested_graphs
@@ -187,6 +188,11 @@ def run_error(concrete: ConcreteFunction, err: Exception) -> ExecutionError | No
     ins = ", ".join(str(a) for a in concrete.input_avals)
     site = definition_site(concrete.function.python_function)
     where = f" (defined at {site})" if site else ""
+    raised = take_callback_error(err)  # tracejit's own error, raised in a host callback
+    if isinstance(raised, ExecutionError):
+        return type(raised)(
+            f"{concrete.name}{where} failed at run time on inputs ({ins}): {raised}"
+        )
     message = (
         f"{concrete.name}{where} failed at run time on inputs ({ins}): {type(err).__name__}: {err}"
     )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracejit import config
 from tracejit.errors import RetracingError, RetracingWarning
-from tracejit.tracing.signature import DICT, LIST, NONE, STATIC, TUPLE, VARIABLE
+from tracejit.tracing.signature import DICT, LIST, NONE, STATIC, TUPLE, VARIABLE, python_value
 from tracejit.types import AVal, TensorSpec, short_name
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def _kind(node: Any) -> str:
         return "None"
     tag = node[0]
     if tag == STATIC:
-        return f"a Python {type(node[2]).__name__}"
+        return f"a Python {type(python_value(node)).__name__}"
     if tag == VARIABLE:
         return "a variable"
     if tag in (TUPLE, LIST):

@@ -32,6 +32,17 @@ from tracejit.types import ARRAY_TYPE, AVal, TensorSpec, aval_of_array
 TUPLE, LIST, DICT, STATIC, NONE, VARIABLE = "tuple", "list", "dict", "static", "none", "variable"
 
 
+@dataclasses.dataclass(frozen=True)
+class AnyRank:
+    """A ``TensorSpec(shape=None)`` in an input_signature: a tensor of this dtype and any rank.
+
+    XLA compiles one rank at a time, so a call resolves it to the call's rank with every
+    dimension unknown (``resolve_ranks``): one trace per rank seen, TF's unknown rank emulated.
+    """
+
+    dtype: np.dtype
+
+
 class VariableKey:
     """A variable in a cache key: equal only to itself (identity), with its aval."""
 
@@ -45,6 +56,67 @@ class VariableKey:
 
     def __hash__(self) -> int:
         return id(self.variable)
+
+
+# The tracing protocol: a class that defines ``__tracejit_trace_key__(self)`` (returning a hashable
+# value) enters cache keys by that value, as a Python argument: equal keys share a trace, a new
+# key traces again (TF's ``__tf_tracing_type__``, in one method). A class written for TF's
+# protocol works too: its ``__tf_tracing_type__(context)`` (called with ``context=None``) is the
+# key, matched by equality (TF's subtype relations are not used).
+TRACE_KEY = "__tracejit_trace_key__"
+TF_TRACE_TYPE = "__tf_tracing_type__"
+
+
+_PYTHON_SCALARS = frozenset({int, float, bool, str, complex})
+
+
+def _trace_key(obj: Any) -> Any:
+    method = getattr(obj, TRACE_KEY, None)
+    if method is not None:
+        return method()
+    return getattr(obj, TF_TRACE_TYPE)(None)
+
+
+class TraceKeyError(TypeError):
+    """A class's trace key is not hashable (raised as it is, not as 'unhashable argument')."""
+
+
+class TraceKeyed:
+    """An argument that defines the tracing protocol, in a cache key: equal to another when
+    both are of one class and their trace keys are equal; ``obj`` is the argument itself."""
+
+    __slots__ = ("obj", "key", "_hash")
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.key = _trace_key(obj)
+        try:
+            self._hash = hash((type(obj), self.key))
+        except TypeError:
+            raise TraceKeyError(
+                f"{type(obj).__name__}.{TRACE_KEY}() (or {TF_TRACE_TYPE}) returned a "
+                f"{type(self.key).__name__}, which is not hashable; return a hashable value (a "
+                "number, string or tuple of them)"
+            ) from None
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TraceKeyed)
+            and type(other.obj) is type(self.obj)
+            and other.key == self.key
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"{type(self.obj).__name__} with trace key {self.key!r}"
+
+
+def python_value(structure: Any) -> Any:
+    """The Python value a STATIC structure node holds (the argument itself for ``TraceKeyed``)."""
+    value = structure[2]
+    return value.obj if type(value) is TraceKeyed else value
 
 
 def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
@@ -72,7 +144,11 @@ def flatten(obj: Any, leaves: list[Any], objects: bool = False) -> Any:
         return (kind, tuple(flatten(x, leaves, objects) for x in obj))
     if kind is TensorSpec:
         leaves.append(obj)
-        return obj.aval()
+        return obj.aval() if obj.shape is not None else AnyRank(obj.dtype)
+    if kind in _PYTHON_SCALARS:
+        return (STATIC, kind, obj)
+    if hasattr(kind, TRACE_KEY) or hasattr(kind, TF_TRACE_TYPE):
+        return (STATIC, kind, TraceKeyed(obj))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         fields = tuple(f.name for f in dataclasses.fields(obj))
         return (kind, fields, tuple(flatten(getattr(obj, f), leaves, objects) for f in fields))
@@ -111,7 +187,7 @@ def unflatten(structure: Any, leaves: Iterator[Any]) -> Any:
     if tag == LIST:
         return [unflatten(s, leaves) for s in structure[1]]
     if tag == STATIC:
-        return structure[2]
+        return python_value(structure)
     if tag == VARIABLE:
         return structure[1].variable
     if tag == DICT:
@@ -155,6 +231,10 @@ def aval_matches(spec: AVal, actual: AVal) -> bool:
 
 def matches(spec: Any, actual: Any) -> bool:
     """Whether a call's structure fits a (possibly generalized) traced structure."""
+    if type(spec) is AnyRank:
+        if isinstance(actual, AVal):
+            return actual.dtype == spec.dtype and not actual.weak
+        return spec == actual
     if isinstance(spec, AVal):
         return isinstance(actual, AVal) and aval_matches(spec, actual)
     if isinstance(spec, tuple) and isinstance(actual, tuple):
@@ -183,6 +263,35 @@ def relax(old: Any, new: Any) -> Any | None:
             parts.append(merged)
         return tuple(parts)
     return old if old == new else None
+
+
+def resolve_ranks(spec: Any, actual: Any) -> Any:
+    """``spec`` with each ``AnyRank`` that meets a tensor in ``actual`` replaced by an aval of
+    that tensor's rank with every dimension unknown (what one trace per rank covers)."""
+    if type(spec) is AnyRank:
+        if isinstance(actual, AVal):
+            return AVal((None,) * actual.ndim, spec.dtype, False)
+        return spec
+    if (
+        isinstance(spec, tuple)
+        and not isinstance(spec, AVal)
+        and isinstance(actual, tuple)
+        and len(spec) == len(actual)
+        and not (spec and spec[0] in (STATIC, VARIABLE))
+    ):
+        return tuple(resolve_ranks(s, a) for s, a in zip(spec, actual))
+    return spec
+
+
+def has_any_rank(structure: Any) -> bool:
+    """Whether a structure still holds a tensor of unknown rank (which cannot be traced)."""
+    if type(structure) is AnyRank:
+        return True
+    if isinstance(structure, tuple) and not isinstance(structure, AVal):
+        if structure and structure[0] in (STATIC, VARIABLE):
+            return False
+        return any(has_any_rank(child) for child in structure)
+    return False
 
 
 # Canonical arguments -----------------------------------------------------------------------
@@ -243,6 +352,8 @@ def flatten_arguments(
             except DtypeError:
                 raise DtypeError(f"{function}(): argument '{name}': {err}") from None
         raise
+    except TraceKeyError as err:
+        raise TraceKeyError(f"{function}(): {err}") from None
     except TypeError:
         for name, arg in zip(names, canonical):
             path = _find_unhashable(arg, name)
@@ -279,6 +390,8 @@ def _find_unhashable(obj: Any, path: str) -> tuple[str, Any] | None:
 
 def describe_leaf(structure: Any) -> str:
     """Words for a structure node in error messages."""
+    if type(structure) is AnyRank:
+        return f"a tensor of any rank and dtype {structure.dtype}"
     if isinstance(structure, AVal):
         shape = tuple("?" if d is None else d for d in structure.shape)
         return f"a tensor of shape {shape} and dtype {structure.dtype}"
@@ -319,11 +432,12 @@ def check_against_signature(
         if found is None:
             continue
         where, expected, given = found
-        expected_text = (
-            repr(TensorSpec.from_aval(expected))
-            if isinstance(expected, AVal)
-            else describe_leaf(expected)
-        )
+        if isinstance(expected, AVal):
+            expected_text = repr(TensorSpec.from_aval(expected))
+        elif type(expected) is AnyRank:
+            expected_text = repr(TensorSpec(None, expected.dtype))
+        else:
+            expected_text = describe_leaf(expected)
         raise SignatureError(
             f"{function}(): argument '{where}' does not match the input_signature: expected "
             f"{expected_text}, got {describe_leaf(given)}"

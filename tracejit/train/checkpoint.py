@@ -190,10 +190,17 @@ class Checkpoint:
 
 class DeferredRestore:
     """Checkpoint entries under one module's path that no variable took yet: assigned to the
-    variables (and handed to the sub-modules) the module creates later under those names."""
+    variables (and handed to the sub-modules) the module creates later under those names.
 
-    def __init__(self, prefix: str, saved: dict[str, np.ndarray]) -> None:
+    ``slots`` (shared by all of one restore's deferrals): optimizer slot entries by the path of
+    the variable they belong to; when that variable appears, its optimizer gets them, and
+    creates those slots with the saved values (so resuming trains as if never stopped)."""
+
+    def __init__(
+        self, prefix: str, saved: dict[str, np.ndarray], slots: PendingSlots | None = None
+    ) -> None:
         self.prefix, self.saved = prefix, saved
+        self.slots: PendingSlots = {} if slots is None else slots
 
     def attach(self, key: str, value: Any) -> None:
         self._attach(f"{self.prefix}/{object_graph.escape(key)}", value)
@@ -205,10 +212,16 @@ class DeferredRestore:
             if problem:
                 raise CheckpointError(f"deferred restore of {path}: {problem}")
             value._value = jnp.asarray(array)  # a plain write: this also works while tracing
+            for optimizer, slot, slot_array in self.slots.pop(path, []):
+                problem = _mismatch(f"{path} ({slot} slot)", value, slot_array)
+                if problem:
+                    raise CheckpointError(f"deferred restore of {path}: {problem}")
+                pending = optimizer.__dict__.setdefault("__deferred_slots__", {})
+                pending.setdefault(id(value), {})[slot] = slot_array
         elif isinstance(value, Module):
             below = {p: a for p, a in self.saved.items() if p.startswith(path + "/")}
             if below:
-                value.__dict__["__deferred_restore__"] = DeferredRestore(path, below)
+                value.__dict__["__deferred_restore__"] = DeferredRestore(path, below, self.slots)
                 for key, child in list(vars(value).items()):
                     value.__dict__["__deferred_restore__"].attach(key, child)
         elif isinstance(value, (list, tuple)):
@@ -216,11 +229,22 @@ class DeferredRestore:
                 self._attach(f"{path}/{i}", item)
 
 
+# variable path -> (optimizer, slot name, saved value) for the slots of not-yet-built variables
+PendingSlots = dict[str, list[tuple[Any, str, np.ndarray]]]
+
+
 def _defer(graph: ObjectGraph, unused: dict[str, np.ndarray]) -> None:
+    slots: PendingSlots = {}
+    for opt_path, optimizer in graph.optimizers:
+        prefix = f"{opt_path}/{object_graph.SLOTS}/"
+        for path, array in unused.items():
+            if path.startswith(prefix) and "/" in path[len(prefix) :]:
+                base, slot = path[len(prefix) :].rsplit("/", 1)
+                slots.setdefault(base, []).append((optimizer, slot, array))
     for module_path, module in graph.modules.items():
         below = {p: a for p, a in unused.items() if p.startswith(module_path + "/")}
         if below:
-            module.__dict__["__deferred_restore__"] = DeferredRestore(module_path, below)
+            module.__dict__["__deferred_restore__"] = DeferredRestore(module_path, below, slots)
 
 
 def list_variables(path: str) -> list[tuple[str, tuple[int, ...]]]:
