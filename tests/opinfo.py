@@ -32,9 +32,11 @@ import opinfo_custom_gradient
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_fft
 import opinfo_functions
 import opinfo_indexing
 import opinfo_jax_call
+import opinfo_linalg
 import opinfo_nn2
 import opinfo_norm
 import opinfo_py_function
@@ -804,6 +806,8 @@ OPINFOS: list[OpInfo] = (
     + opinfo_functions.FUNCTION_OPS
     + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
     + opinfo_jax_call.JAX_CALL_OPS
+    + opinfo_linalg.rows(OpInfo)
+    + opinfo_fft.rows(OpInfo)
     + opinfo_py_function.PY_FUNCTION_OPS
     + opinfo_indexing.INDEXING_OPS
 )

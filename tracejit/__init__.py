@@ -225,6 +225,11 @@ from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E
 from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402
 from tracejit.runtime.placement import device  # noqa: E402
 
+# Array API standard (2024.12) extensions and the namespace info (issue 12).
+from tracejit import fft, linalg  # noqa: E402
+from tracejit.info import __array_namespace_info__  # noqa: E402
+from tracejit.types import bool_ as bool, complex128, uint16, uint64  # noqa: E402, A004
+
 # tj.vmap over tracejit's IR (issue 15): imported after every op family, as it installs the
 # batching rule of every op.
 from tracejit.batching import vectorized_map, vmap  # noqa: E402
@@ -238,6 +243,8 @@ _PUBLIC_MODULES = (
     "config",
     "distribute",
     "errors",
+    "fft",
+    "linalg",
     "nn",
     "optim",
     "random",

@@ -83,6 +83,7 @@ class Tensor(TensorMethods):
         return bool(self._value)
 
     def __float__(self) -> float:
+        _refuse_complex(self, "float")
         return float(self._value)
 
     def __complex__(self) -> complex:
@@ -107,6 +108,7 @@ class Tensor(TensorMethods):
         return self._value.__dlpack_device__()
 
     def __int__(self) -> int:
+        _refuse_complex(self, "int")
         return int(self._value)
 
     def __index__(self) -> int:
@@ -131,6 +133,15 @@ class Tensor(TensorMethods):
         if not self._value.shape:
             return format(self._value.item(), spec)
         return format(str(self), spec)
+
+
+def _refuse_complex(t: Tensor, kind: str) -> None:
+    """The array API standard: ``float()`` / ``int()`` of a complex tensor raise TypeError."""
+    if t._value.dtype.kind == "c":
+        raise TypeError(
+            f"{kind}() of a {t._value.dtype} tensor: take tj.real(x) or tj.imag(x) first, or "
+            "use complex(x)"
+        )
 
 
 def wrap(array: jax.Array) -> Tensor:

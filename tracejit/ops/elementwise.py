@@ -180,7 +180,16 @@ RSQRT = _ew(
     "rsqrt", _rsqrt, _unary(lambda ct, x, out: multiply(ct, multiply(-0.5, divide(out, x))))
 )
 SQUARE = _ew("square", jnp.square, _unary(lambda ct, x, out: multiply(ct, multiply(x, 2.0))))
-ABS = _ew("abs", jnp.abs, _unary(lambda ct, x, out: multiply(ct, sign(x))))
+def _abs_ct(ct: Any, x: Any, out: Any) -> Any:
+    direction = sign(x)
+    if direction.dtype.kind == "c":  # |z|'s cotangent is ct * conj(z) / |z| (jax's convention)
+        from tracejit.ops.elementwise_math import conj
+
+        direction = conj(direction)
+    return multiply(ct, direction)
+
+
+ABS = _ew("abs", jnp.abs, _unary(_abs_ct))
 SIGN = _ew("sign", jnp.sign, differentiable=False)
 TANH = _ew("tanh", jnp.tanh, _unary(lambda ct, x, out: multiply(ct, subtract(1.0, square(out)))))
 SIN = _ew("sin", jnp.sin, _unary(lambda ct, x, out: multiply(ct, cos(x))))

@@ -33,6 +33,10 @@ def cast_ct(ct: Any, x: Any) -> Any:
     dtype = arg_aval("gradient", x).dtype
     if not jnp.issubdtype(dtype, jnp.inexact):
         return None
+    if ct.dtype.kind == "c" and dtype.kind != "c":  # a real primal of a complex op (jax's rule)
+        from tracejit.ops.elementwise_math import real
+
+        ct = real(ct)
     return ct if ct.dtype == dtype else cast(ct, dtype)
 
 

@@ -27,7 +27,7 @@ from tracejit.ops.jvp_rules import linear_jvp, reduction_jvp
 from tracejit.ops.like import broadcast_like, cast_ct, takes_gradient
 from tracejit.ops.registry import OpDef, bind, defop
 from tracejit.ops.shape import EXPAND_DIMS, broadcast_to
-from tracejit.types import AVal, float32, int32
+from tracejit.types import AVal, as_dtype, float32, int32
 
 Axis = int | Sequence[int] | None
 
@@ -192,14 +192,17 @@ def reduction_params(op: str, x: Any, axis: Axis, keepdims: bool) -> dict[str, A
 
 
 @locates_errors
-def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
-    """Sum of elements over ``axis`` (an int, a tuple, or None for all axes).
+def sum(  # noqa: A001 - numpy's name
+    x: Any, axis: Axis = None, keepdims: bool = False, *, dtype: Any = None
+) -> Any:
+    """Sum of elements over ``axis`` (an int, a tuple, or None for all axes); with ``dtype``,
+    ``x`` is cast to it first (the array API standard's rule).
 
     >>> import tracejit as tj
     >>> tj.sum(tj.constant([[1, 2], [3, 4]]), axis=0).numpy()
     array([4, 6], dtype=int32)
     """
-    return bind(SUM, x, **reduction_params("sum", x, axis, keepdims))
+    return bind(SUM, _cast_for("sum", x, dtype), **reduction_params("sum", x, axis, keepdims))
 
 
 @locates_errors
@@ -232,9 +235,18 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 
 @locates_errors
-def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
-    """Product of elements over ``axis``."""
-    return bind(PROD, x, **reduction_params("prod", x, axis, keepdims))
+def prod(x: Any, axis: Axis = None, keepdims: bool = False, *, dtype: Any = None) -> Any:
+    """Product of elements over ``axis``; with ``dtype``, ``x`` is cast to it first."""
+    return bind(PROD, _cast_for("prod", x, dtype), **reduction_params("prod", x, axis, keepdims))
+
+
+def _cast_for(op: str, x: Any, dtype: Any) -> Any:
+    """``x`` in the requested accumulation ``dtype`` (unchanged when None or already so)."""
+    if dtype is None:
+        return x
+    if arg_aval(op, x).dtype == as_dtype(dtype):
+        return x
+    return cast(x, dtype)
 
 
 def _arg_params(op: str, x: Any, axis: int | None, keepdims: bool) -> dict[str, Any]:
