@@ -137,3 +137,17 @@ __all__ = [
     "mean_absolute_error",
     "sparse_softmax_cross_entropy",
 ]
+
+# sequence models (issue 13): attention and recurrent layers
+from tracejit.nn.attention import MultiHeadAttention  # noqa: E402
+from tracejit.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: E402
+from tracejit.ops.attention import dot_product_attention  # noqa: E402
+
+__all__ += [
+    "Bidirectional",
+    "GRU",
+    "LSTM",
+    "MultiHeadAttention",
+    "SimpleRNN",
+    "dot_product_attention",
+]

@@ -11,6 +11,13 @@ temporary folders.
 Restoring validates everything first (files, checksums, shapes and dtypes against the live
 variables) and only then assigns, so a failed restore leaves every variable untouched.
 
+In a multi-process run (``tj.distribute.initialize``) every process calls ``save`` / ``write``
+at the same point: each variable's whole value is read (a variable split over several
+processes' devices is gathered, a collective), process 0 alone writes the files, and every
+process returns the same path once the checkpoint is complete. A checkpoint holds whole values
+only, so any process count can restore it: every process reads the files (on a file system they
+share) and each variable takes its value in its own layout.
+
 >>> import tempfile
 >>> import tracejit as tj
 >>> w = tj.Variable([1.0, 2.0])
@@ -26,13 +33,16 @@ array([1., 2.], dtype=float32)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tracejit.eager.variable import Variable
 from tracejit.errors import trims_tracebacks
+from tracejit.host import gather_array
 from tracejit.module import Module
 from tracejit.saved import files
 from tracejit.tracing import context
@@ -121,19 +131,19 @@ class Checkpoint:
         directory ``d`` means ``d/ckpt``. Values are read first, so the checkpoint is one
         consistent snapshot."""
         _not_tracing("save")
-        arrays = {path: np.asarray(v._value) for path, v in self.variables().items()}
+        arrays = snapshot(self.variables())
         if os.path.isdir(file_prefix):
-            return write_checkpoint(file_prefix, arrays)
+            return on_process_zero(lambda: write_checkpoint(file_prefix, arrays))
         directory, prefix = os.path.split(os.path.abspath(file_prefix))
-        return write_checkpoint(directory, arrays, prefix)
+        return on_process_zero(lambda: write_checkpoint(directory, arrays, prefix))
 
     @trims_tracebacks
     def write(self, path: str) -> str:
         """Write a checkpoint at exactly ``path`` (no numbering; an existing one there is
         replaced atomically), as TF's ``Checkpoint.write``; return ``path``."""
         _not_tracing("write")
-        arrays = {p: np.asarray(v._value) for p, v in self.variables().items()}
-        return write_checkpoint_at(path, arrays)
+        arrays = snapshot(self.variables())
+        return on_process_zero(lambda: write_checkpoint_at(path, arrays))
 
     @trims_tracebacks
     def read(self, path: str) -> RestoreStatus:
@@ -269,6 +279,47 @@ def _mismatch(path: str, target: Any, array: np.ndarray) -> str | None:
     return None
 
 
+def snapshot(variables: dict[str, Variable]) -> dict[str, np.ndarray]:
+    """Every variable's whole value in host memory, read before anything is written (one
+    consistent snapshot). A variable split over several processes' devices is gathered: a
+    collective, which every process of the run takes part in, in the same order."""
+    return {path: gather_array(variable._value) for path, variable in variables.items()}
+
+
+_PATH_BYTES = 4096
+
+
+def on_process_zero(write: Callable[[], str]) -> str:
+    """``write()`` on process 0 only (the one writer of a multi-process run), its result — the
+    checkpoint's path — returned on every process once it is complete (a broadcast, which is
+    also a barrier). If process 0 fails, it raises its error and the others a CheckpointError."""
+    if jax.process_count() == 1:
+        return write()
+    from jax.experimental import multihost_utils
+
+    path, error = "", None
+    if jax.process_index() == 0:
+        try:
+            path = write()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after telling the others
+            error = err
+    encoded = path.encode("utf-8")
+    if len(encoded) > _PATH_BYTES:
+        raise CheckpointError(f"the checkpoint path is too long to share: {path[:80]}...")
+    buffer = np.zeros(_PATH_BYTES, np.uint8)
+    buffer[: len(encoded)] = np.frombuffer(encoded, np.uint8)
+    shared = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
+    if error is not None:
+        raise error
+    text = bytes(shared.astype(np.uint8)).rstrip(b"\0").decode("utf-8")
+    if not text:
+        raise CheckpointError(
+            f"process 0 failed to write the checkpoint (process {jax.process_index()} of "
+            f"{jax.process_count()} waited for it); see process 0's error"
+        )
+    return text
+
+
 def _not_tracing(method: str) -> None:
     if context.state.builder is not None:
         raise CheckpointError(
@@ -316,13 +367,17 @@ class CheckpointManager:
         """Save a new checkpoint, then delete the oldest beyond ``max_to_keep`` (and temporary
         folders left by writers that died); return the new checkpoint's path."""
         _not_tracing("save")
-        arrays = {p: np.asarray(v._value) for p, v in self.checkpoint.variables().items()}
-        path = write_checkpoint(self.directory, arrays, self.prefix)
-        if self.max_to_keep is not None:
-            for old in self.checkpoints[: -self.max_to_keep]:
-                files.remove_directory(old)
-        files.remove_stale_temporaries(self.directory)
-        return path
+        arrays = snapshot(self.checkpoint.variables())
+
+        def write() -> str:
+            path = write_checkpoint(self.directory, arrays, self.prefix)
+            if self.max_to_keep is not None:
+                for old in self.checkpoints[: -self.max_to_keep]:
+                    files.remove_directory(old)
+            files.remove_stale_temporaries(self.directory)
+            return path
+
+        return on_process_zero(write)
 
     def restore_latest(self) -> RestoreStatus:
         """Restore the newest checkpoint (nothing, if there is none yet)."""
