@@ -358,13 +358,13 @@ def matrix_norm(
         sums = _sum(_abs(x), axis=x.ndim + along, keepdims=True)
         pick = _max if ord > 0 else _min
         result = pick(sums, axis=x.ndim + across, keepdims=True)
-        return result if keepdims else bind_squeeze(result)
+        return result if keepdims else _squeeze_result(result)
     raise OpError(
         "matrix_norm", f"ord must be 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got {ord!r:.40}"
     )
 
 
-def bind_squeeze(t: Any) -> Any:
+def _squeeze_result(t: Any) -> Any:
     from tracejit.ops.shape import SQUEEZE
 
     return bind(SQUEEZE, t, axes=(t.ndim - 2, t.ndim - 1))

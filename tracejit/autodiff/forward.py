@@ -28,7 +28,7 @@ from tracejit.eager.tensor import constant
 from tracejit.eager.variable import Variable
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.registry import OpDef
-from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.ops.tensor_methods import TensorMethods, is_tensor_leaf
 from tracejit.tracing import context
 
 
@@ -73,8 +73,10 @@ class ForwardAccumulator:
             leaves, tangent_leaves = [primals], [tangents]
             structure = tangent_structure = None
         else:
-            leaves, structure = jax.tree_util.tree_flatten(primals)
-            tangent_leaves, tangent_structure = jax.tree_util.tree_flatten(tangents)
+            leaves, structure = jax.tree_util.tree_flatten(primals, is_leaf=is_tensor_leaf)
+            tangent_leaves, tangent_structure = jax.tree_util.tree_flatten(
+                tangents, is_leaf=is_tensor_leaf
+            )
         if structure != tangent_structure:
             raise TangentError(
                 f"ForwardAccumulator: the tangents ({tangent_structure}) must have the "
@@ -110,7 +112,7 @@ class ForwardAccumulator:
                 return zeros_like(x)
             return found
 
-        return jax.tree_util.tree_map(tangent_of, primals)
+        return jax.tree_util.tree_map(tangent_of, primals, is_leaf=is_tensor_leaf)
 
     # Called by bind and the tape entries -----------------------------------------------------
     def _tangent_of(self, x: Any) -> Any:
@@ -186,7 +188,7 @@ def _as_tensors(tree: Any) -> Any:
     def convert(leaf: Any) -> Any:
         return leaf if isinstance(leaf, (TensorMethods, Variable)) else constant(leaf)
 
-    return jax.tree_util.tree_map(convert, tree)
+    return jax.tree_util.tree_map(convert, tree, is_leaf=is_tensor_leaf)
 
 
 def _check_sequence(name: str, what: str, value: Any) -> None:

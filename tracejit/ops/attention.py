@@ -26,6 +26,7 @@ from tracejit.errors import OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.elementwise import cast, logical_and, multiply, subtract, where
 from tracejit.ops.infer import shape_text
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.like import cast_ct, sum_like
 from tracejit.ops.linalg import matmul
 from tracejit.ops.nn import softmax
@@ -190,7 +191,7 @@ def _vjp(
     return cts
 
 
-DOT_PRODUCT_ATTENTION = defop(_NAME, _infer, _dot_product_attention, _vjp)
+DOT_PRODUCT_ATTENTION = defop(_NAME, _infer, _dot_product_attention, _vjp, jvp=transpose_jvp(_NAME))
 
 
 @locates_errors

@@ -297,6 +297,7 @@ _LINALG_FFT = (
     "svd",
     "svdvals",
     "fft",
+    "dot_product_attention",  # (q, k, v, mask, bias): one jax.vmap keeps every layout right
 )
 _MERGED = {  # op -> operands that must be unbatched (kernels)
     "conv2d": (1,),

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from tracejit.errors import OpError
 from tracejit.ops.elementwise import add, divide, multiply, subtract
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.like import cast_ct
 from tracejit.ops.linalg import matmul
 from tracejit.ops.linalg_solve import (
@@ -80,7 +81,9 @@ def _cholesky_vjp(ct: Any, x: Any, *, out: Any, upper: bool) -> tuple[Any]:
     return (cast_ct(_sym(g), x),)
 
 
-CHOLESKY = defop("cholesky", _infer_cholesky, _cholesky, _cholesky_vjp)
+CHOLESKY = defop(
+    "cholesky", _infer_cholesky, _cholesky, _cholesky_vjp, jvp=transpose_jvp("cholesky")
+)
 
 
 # qr ----------------------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def _qr_vjp(cts: tuple[Any, Any], x: Any, *, out: Any, mode: str) -> tuple[Any]:
     return (cast_ct(_right_solve_transposed(g, r), x),)
 
 
-QR = defop("qr", _infer_qr, _qr, _qr_vjp, multiple_results=True)
+QR = defop("qr", _infer_qr, _qr, _qr_vjp, multiple_results=True, jvp=transpose_jvp("qr"))
 
 
 # eigh, eigvalsh ----------------------------------------------------------------------------------
@@ -165,8 +168,12 @@ def _eigvalsh_vjp(ct: Any, x: Any, *, out: Any) -> tuple[Any]:
     return (cast_ct(matmul(multiply(v, expand_last(ct, -2)), mT(v)), x),)
 
 
-EIGH = defop("eigh", _infer_eigh, _eigh, _eigh_vjp, multiple_results=True)
-EIGVALSH = defop("eigvalsh", _infer_eigvalsh, _eigvalsh, _eigvalsh_vjp)
+EIGH = defop(
+    "eigh", _infer_eigh, _eigh, _eigh_vjp, multiple_results=True, jvp=transpose_jvp("eigh")
+)
+EIGVALSH = defop(
+    "eigvalsh", _infer_eigvalsh, _eigvalsh, _eigvalsh_vjp, jvp=transpose_jvp("eigvalsh")
+)
 
 
 # svd, svdvals ------------------------------------------------------------------------------------
@@ -232,5 +239,5 @@ def _svdvals_vjp(ct: Any, x: Any, *, out: Any) -> tuple[Any]:
     return (cast_ct(matmul(multiply(u, expand_last(ct, -2)), vh), x),)
 
 
-SVD = defop("svd", _infer_svd, _svd, _svd_vjp, multiple_results=True)
-SVDVALS = defop("svdvals", _infer_svdvals, _svdvals, _svdvals_vjp)
+SVD = defop("svd", _infer_svd, _svd, _svd_vjp, multiple_results=True, jvp=transpose_jvp("svd"))
+SVDVALS = defop("svdvals", _infer_svdvals, _svdvals, _svdvals_vjp, jvp=transpose_jvp("svdvals"))

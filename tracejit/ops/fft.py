@@ -26,6 +26,7 @@ from tracejit.ops.elementwise import multiply
 from tracejit.ops.elementwise_math import conj, real
 from tracejit.ops.indexing import FULL_SLICE, SLICE, SLICE_ADD
 from tracejit.ops.infer import jax_dtype, shape_text
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.registry import bind, defop
 from tracejit.types import AVal
@@ -150,4 +151,4 @@ def _canonical(index: list[Any]) -> tuple[Any, ...]:
     return tuple(index)
 
 
-FFT = defop("fft", _infer_fft, _fft, _fft_vjp)
+FFT = defop("fft", _infer_fft, _fft, _fft_vjp, jvp=linear_jvp("fft"))

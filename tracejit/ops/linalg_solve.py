@@ -24,6 +24,7 @@ from tracejit.errors import OpError, ShapeError
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.elementwise import multiply, negative, subtract
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import bilinear_jvp, linear_jvp, transpose_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.linalg import matmul
 from tracejit.ops.registry import bind, defop
@@ -126,9 +127,18 @@ def _slogdet_vjp(cts: tuple[Any, Any], x: Any, *, out: Any) -> tuple[Any]:
     return (cast_ct(multiply(expand_last(ct, -1, -2), mT(bind(INV, x))), x),)
 
 
-INV = defop("inv", _infer_square("inv", jnp.linalg.inv), jnp.linalg.inv, _inv_vjp)
-DET = defop("det", _infer_det, jnp.linalg.det, _det_vjp)
-SLOGDET = defop("slogdet", _infer_slogdet, _slogdet, _slogdet_vjp, multiple_results=True)
+INV = defop(
+    "inv", _infer_square("inv", jnp.linalg.inv), jnp.linalg.inv, _inv_vjp, jvp=transpose_jvp("inv")
+)
+DET = defop("det", _infer_det, jnp.linalg.det, _det_vjp, jvp=transpose_jvp("det"))
+SLOGDET = defop(
+    "slogdet",
+    _infer_slogdet,
+    _slogdet,
+    _slogdet_vjp,
+    multiple_results=True,
+    jvp=transpose_jvp("slogdet"),
+)
 
 
 # solve -------------------------------------------------------------------------------------------
@@ -177,7 +187,7 @@ def _solve(a: Any, b: Any) -> Any:
     )
 
 
-SOLVE = defop("solve", _infer_solve, _solve, _solve_vjp)
+SOLVE = defop("solve", _infer_solve, _solve, _solve_vjp, jvp=transpose_jvp("solve"))
 
 
 # pinv, matrix_rank -------------------------------------------------------------------------------
@@ -220,7 +230,7 @@ def _matrix_rank(x: Any, *, rtol: float | None) -> Any:
     return jnp.sum(s > cutoff, axis=-1).astype(jax.dtypes.canonicalize_dtype(jnp.int64))
 
 
-PINV = defop("pinv", _infer_pinv, _pinv, _pinv_vjp)
+PINV = defop("pinv", _infer_pinv, _pinv, _pinv_vjp, jvp=transpose_jvp("pinv"))
 MATRIX_RANK = defop("matrix_rank", _infer_matrix_rank, _matrix_rank, differentiable=False)
 
 
@@ -256,7 +266,7 @@ def _cross_vjp(ct: Any, x1: Any, x2: Any, *, out: Any, axis: int) -> tuple[Any, 
     return d1, d2
 
 
-CROSS = defop("cross", _infer_cross, _cross, _cross_vjp)
+CROSS = defop("cross", _infer_cross, _cross, _cross_vjp, jvp=bilinear_jvp("cross"))
 
 
 # diagonal, diag_embed ----------------------------------------------------------------------------
@@ -306,8 +316,10 @@ def _diag_embed_vjp(ct: Any, v: Any, like: Any, *, out: Any, offset: int) -> tup
     return cast_ct(bind(DIAGONAL, ct, offset=offset), v), None
 
 
-DIAGONAL = defop("diagonal", _infer_diagonal, _diagonal, _diagonal_vjp)
-DIAG_EMBED = defop("diag_embed", _infer_diag_embed, _diag_embed, _diag_embed_vjp)
+DIAGONAL = defop("diagonal", _infer_diagonal, _diagonal, _diagonal_vjp, jvp=linear_jvp("diagonal"))
+DIAG_EMBED = defop(
+    "diag_embed", _infer_diag_embed, _diag_embed, _diag_embed_vjp, jvp=linear_jvp("diag_embed")
+)
 
 
 def diag_embed(v: Any, like: Any, offset: int = 0) -> Any:
