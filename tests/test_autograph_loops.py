@@ -157,7 +157,7 @@ def test_break_in_a_tj_range_loop_is_a_bounded_while_loop():
     @tj.function
     def first_over(x, limit):
         total = tj.zeros(())
-        for i in tj.range(100):
+        for _ in tj.range(100):
             if total > limit:
                 break
             total = total + x

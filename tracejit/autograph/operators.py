@@ -17,8 +17,7 @@ from typing import Any
 from tracejit.autograph import loops, staging
 from tracejit.autograph.conversion import convert, is_library
 from tracejit.autograph.exceptions import LoopUnrollWarning
-from tracejit.autograph.ranges import TensorRange
-from tracejit.autograph.ranges import builtin_range
+from tracejit.autograph.ranges import TensorRange, builtin_range
 from tracejit.autograph.undefined import Undefined, UndefinedReturnValue, retval
 from tracejit.eager.tensor import Tensor
 from tracejit.ir.source import user_location
