@@ -169,6 +169,10 @@ def test_break_in_a_tj_range_loop_is_a_bounded_while_loop():
     assert ops.count("while_loop") == 1 and "maximum_iterations=100" in str(
         first_over.get_concrete_function(tj.constant(1.5), tj.constant(4.0)).ir
     )
+    x = tj.Variable(2.0)
+    with tj.GradientTape() as tape:  # bounded by the trip count: differentiable (as in TF)
+        y = first_over(x, tj.constant(5.0))
+    assert float(y) == 6.0 and float(tape.gradient(y, x)) == 3.0  # three additions of x
 
 
 def test_eager_tj_range_is_python_range():
