@@ -291,3 +291,21 @@ def test_python_while_loop_that_unrolls_warns_too():
         tj.function(spin)(tj.ones(()))
     ours = [w for w in record if issubclass(w.category, LoopUnrollWarning)]
     assert [w.lineno for w in ours] == [_line_of(spin, "# the while line")]
+
+
+def test_a_variable_as_an_initial_loop_value_is_carried_by_value():
+    # TF converts a Variable among loop_vars to its value; the loop's result is a tensor
+    @tj.function
+    def power(x):
+        return tj.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * x), (0, x))[1]
+
+    @tj.function
+    def power_for(x):
+        y = x
+        for _ in tj.range(3):
+            y = y * x
+        return y
+
+    x = tj.Variable(2.0)
+    assert float(power(x)) == 16.0 and float(power_for(x)) == 16.0
+    assert float(x.numpy()) == 2.0
