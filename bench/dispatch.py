@@ -2,9 +2,13 @@
 
 (a) cached-call time of ``f(x, y) = x * y + 1`` on float32[8] under ``tj.function`` vs the same
     function under raw ``jax.jit``;
-(b) eager per-op time of ``tj.add`` vs ``jnp.add`` on float32[8].
+(b) eager per-op time of ``tj.add`` vs ``jnp.add`` on float32[8];
+(c) ``jax.jit(f)`` called on tracejit tensors (jax flattens each tensor, a pytree node holding
+    its array) vs the same jitted function on jax arrays: the cost of handing tensors to jax.
 
-Targets: (a) <= 1.5x raw jax.jit; (b) <= 1.5x jax eager.
+Targets: (a) <= 1.5x raw jax.jit; (b) <= 1.5x jax eager; (c) <= 3x (a Python flatten per
+tensor). Tensors became jax pytree nodes with ``__jax_array__``: (a) must not move, since the
+cached call hands jax the arrays themselves, never tensors.
 
 Run by hand: ``python bench/dispatch.py [--repeat 7] [--number 20000]``. Prints medians (of
 ``repeat`` timings of ``number`` calls each) in microseconds and the ratios.
@@ -24,7 +28,7 @@ import numpy as np
 
 import tracejit as tj
 
-TARGETS = {"compiled call": 1.5, "eager op": 1.5}
+TARGETS = {"compiled call": 1.5, "eager op": 1.5, "jax.jit(tensor)": 3.0}
 
 
 def median_us(fn: Callable[[], Any], repeat: int, number: int) -> float:
@@ -61,6 +65,19 @@ def main() -> None:
             "jnp eager",
         ),
     ]
+    try:
+        raw(x_tj, x_tj)
+    except TypeError:  # a tracejit without the pytree registration: jax refuses tensors
+        pass
+    else:
+        rows.append(
+            (
+                "jax.jit(tensor)",
+                median_us(lambda: raw(x_tj, x_tj), args.repeat, args.number),
+                median_us(lambda: raw(x_jax, x_jax), args.repeat, args.number),
+                "jax.jit",
+            )
+        )
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}; float32[8]; median of {args.repeat}"
     )

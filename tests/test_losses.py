@@ -152,3 +152,35 @@ def test_sparse_cross_entropy_rejects_float_labels_and_bad_shapes() -> None:
         tj.nn.sparse_softmax_cross_entropy(tj.constant(LOGITS), tj.constant(BINARY[:, 0]))
     with pytest.raises(tj.errors.ShapeError, match=r"labels \(4,\) must have the shape"):
         tj.nn.sparse_softmax_cross_entropy(tj.constant(LOGITS), tj.constant(IDS[:4]))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3, 1.0])
+@pytest.mark.parametrize("integer_labels", [True, False])
+def test_softmax_cross_entropy_label_smoothing(smoothing, integer_labels) -> None:
+    """Keras' CategoricalCrossentropy smoothing: labels * (1 - s) + s / classes."""
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((6, 4)).astype(np.float32) * 3
+    ids = rng.integers(0, 4, 6)
+    labels = ids.astype(np.int32) if integer_labels else np.eye(4, dtype=np.float32)[ids]
+    smoothed = np.eye(4)[ids] * (1 - smoothing) + smoothing / 4
+    z = logits.astype(np.float64)
+    log_probs = z - z.max(-1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+    expected = -(smoothed * log_probs).sum(-1)
+    for reduction, want in (("none", expected), ("mean", expected.mean())):
+        loss = tj.function(
+            lambda x, y, r=reduction: tj.nn.softmax_cross_entropy(
+                x, y, reduction=r, label_smoothing=smoothing
+            )
+        )
+        np.testing.assert_allclose(loss(logits, labels).numpy(), want, rtol=1e-5, atol=1e-6)
+    x = tj.Variable(logits)
+    with tj.GradientTape() as tape:
+        value = tj.nn.softmax_cross_entropy(x, labels, reduction="sum", label_smoothing=smoothing)
+    probs = np.exp(log_probs)
+    np.testing.assert_allclose(tape.gradient(value, x).numpy(), probs - smoothed, atol=1e-5)
+
+
+def test_label_smoothing_must_be_in_unit_interval() -> None:
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\]"):
+        tj.nn.softmax_cross_entropy(tj.ones((2, 3)), tj.constant([0, 1]), label_smoothing=1.5)

@@ -64,10 +64,16 @@ def test_numpy_dtype_keyword() -> None:
 
 
 def test_numpy_out_keyword_is_refused_clearly() -> None:
+    # The methods refuse numpy-only keywords (tensors are immutable)...
     with pytest.raises(TypeError, match=r"Tensor.sum: out= is not supported"):
-        np.sum(tj.constant(X), out=np.zeros(()))
+        tj.constant(X).sum(out=np.zeros(()))
     with pytest.raises(TypeError, match=r"Tensor.max: unsupported keyword\(s\) initial="):
-        np.max(tj.constant(X), initial=0.0)
+        tj.constant(X).max(initial=0.0)
+    # ...while numpy's own functions compute in numpy (a numpy result, as on TF2 tensors).
+    out = np.zeros((), np.float32)
+    np.sum(tj.constant(X), out=out)
+    assert float(out) == float(X.sum())
+    assert float(np.max(tj.constant(X), initial=10.0)) == 10.0
 
 
 def test_numpy_mean_of_variable() -> None:

@@ -217,10 +217,18 @@ from tracejit.ops.jax_call import jax_function  # noqa: E402
 # Gradient clipping (issue 13), as TF's tf.clip_by_norm / tf.clip_by_global_norm.
 from tracejit.optim.clipping import clip_by_global_norm, clip_by_norm, global_norm  # noqa: E402
 
+# Forward mode (issue 14): tj.jvp, tj.hvp, and TF's tj.autodiff.ForwardAccumulator.
+from tracejit.autodiff.forward import hvp, jvp  # noqa: E402
+
 # TF2's functions, the rest (issue 14): Python code at run time
 from tracejit.autodiff.py_function import numpy_function, py_function  # noqa: E402
 from tracejit.tracing.context import executing_eagerly, init_scope  # noqa: E402
 from tracejit.runtime.placement import device  # noqa: E402
+
+# Array API standard (2024.12) extensions and the namespace info (issue 12).
+from tracejit import fft, linalg  # noqa: E402
+from tracejit.info import __array_namespace_info__  # noqa: E402
+from tracejit.types import bool_ as bool, complex128, uint16, uint64  # noqa: E402, A004
 
 # tj.vmap over tracejit's IR (issue 15): imported after every op family, as it installs the
 # batching rule of every op.
@@ -235,6 +243,8 @@ _PUBLIC_MODULES = (
     "config",
     "distribute",
     "errors",
+    "fft",
+    "linalg",
     "nn",
     "optim",
     "random",

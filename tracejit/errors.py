@@ -107,6 +107,25 @@ class SymbolicNumpyError(TracerConversionError, AttributeError):
     ``.numpy`` at all, so TF code guards it with ``except AttributeError``."""
 
 
+class ForeignFunctionError(TracejitError, NotImplementedError):
+    """A numpy or jax function got a symbolic tensor inside a ``tj.function``.
+
+    A ``NotImplementedError``, as TF raises when a numpy call gets a symbolic ``tf.Tensor``
+    (and not a ``TypeError``, which jax would catch and replace with its own message).
+    ``function`` is the call as written (``np.sin``), ``suggestion`` the fix."""
+
+    def __init__(self, function: str, suggestion: str, loc: SourceLoc | None = None) -> None:
+        self.function = function
+        self.suggestion = suggestion
+        self.loc = loc
+        message = (
+            f"{function}() got a symbolic tensor: inside a tj.function a tensor has no value "
+            f"until the compiled function runs, so numpy and jax functions cannot compute "
+            f"with it; {suggestion}"
+        )
+        super().__init__(_with_location(message, loc))
+
+
 class EscapedTracerError(TracejitError, TypeError):
     """A symbolic tensor was used outside the trace that created it (a ``TypeError``, as TF
     raises for a graph tensor leaking out of its function)."""
@@ -412,6 +431,8 @@ _ELSEWHERE = {
     "CheckpointError": "tracejit.train.checkpoint_files",
     "VariableCreationError": "tracejit.eager.variable",
     "FormatError": "tracejit.saved.errors",
+    "NotAddressableError": "tracejit.host",
+    "DistributedError": "tracejit.distribute.process",
 }
 
 

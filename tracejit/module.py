@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tracejit.eager.variable import Variable, name_scope
@@ -35,6 +36,10 @@ class Module:
     >>> [v.shape for v in Affine().trainable_variables]
     [(2, 3), (3,)]
     """
+
+    # A tj.nn layer sets these on its first call (a plain Module has nothing to build).
+    built: bool = True
+    output_shape: Any = None
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None and (not isinstance(name, str) or not name.isidentifier()):
@@ -96,16 +101,42 @@ class Module:
 
     @property
     def trainable_variables(self) -> list[Variable]:
+        """The variables an optimizer trains (``trainable=True``)."""
         return [v for v in self.variables if v.trainable]
 
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        """The other variables (BatchNormalization's moving statistics, counters...)."""
+        return [v for v in self.variables if not v.trainable]
+
     def count_params(self) -> int:
-        total = 0
-        for variable in self.variables:
-            size = 1
-            for dim in variable.shape:
-                size *= dim
-            total += size
-        return total
+        """The number of elements of all variables (trainable or not)."""
+        return _size(self.variables)
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a table of the layers (for ``Sequential`` its ``layers``, else the modules in
+        this one's attributes), their output shapes (batch dim as None) and parameter counts,
+        then the totals, trainable and non-trainable, as Keras' ``model.summary()``. Lazy layers
+        must have been built (call the model once first).
+
+        >>> import tracejit as tj
+        >>> model = tj.nn.Sequential([tj.nn.Dense(4, activation="relu", name="hidden"),
+        ...                           tj.nn.Dense(2, name="out")])
+        >>> _ = model(tj.ones((1, 3)))
+        >>> model.summary()
+        Model: "Sequential"
+        _______________________________________
+         Layer (type)    Output Shape  Param #
+        =======================================
+         hidden (Dense)  (None, 4)     16
+         out (Dense)     (None, 2)     10
+        =======================================
+        Total params: 26
+        Trainable params: 26
+        Non-trainable params: 0
+        _______________________________________
+        """
+        print_fn(_summary(self))
 
     def __repr__(self) -> str:
         lines = [f"{self.name} ({self.count_params():,} parameters)"]
@@ -124,3 +155,46 @@ class Module:
                     lines.append(f"  {key}[{i}]: {child[0]}")
                     lines.extend("  " + line for line in child[1:])
         return "\n".join(lines)
+
+
+def _size(variables: list[Variable]) -> int:
+    """The number of elements of ``variables`` (a variable's shape is always known)."""
+    return sum(math.prod(d or 0 for d in variable.shape) for variable in variables)
+
+
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+    if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+        return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return "?"
+
+
+def _summary(module: Module) -> str:
+    layers = getattr(module, "layers", None)
+    if not (isinstance(layers, list) and all(isinstance(m, Module) for m in layers)):
+        layers = [child for child in module._children() if isinstance(child, Module)]
+    unbuilt = [layer.name for layer in layers if not layer.built]
+    if unbuilt:
+        raise ValueError(
+            f"{module.name}.summary(): {', '.join(unbuilt)} not built yet -- its variables are "
+            "created on its first call; call the model once on an input first"
+        )
+    rows = [("Layer (type)", "Output Shape", "Param #")]
+    rows += [
+        (f"{m.name} ({type(m).__name__})", _shape_text(m.output_shape), f"{m.count_params():,}")
+        for m in layers
+    ]
+    widths = [max(len(row[i]) for row in rows) + 2 for i in range(2)]
+    lines = [" " + row[0].ljust(widths[0]) + row[1].ljust(widths[1]) + row[2] for row in rows]
+    width = max(len(line) for line in lines) + 1
+    variables = module.variables
+    trainable = _size([v for v in variables if v.trainable])
+    total = _size(variables)
+    return "\n".join(
+        [f'Model: "{module.name}"', "_" * width, lines[0], "=" * width, *lines[1:], "=" * width,
+         f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+         f"Non-trainable params: {total - trainable:,}", "_" * width]
+    )  # fmt: skip

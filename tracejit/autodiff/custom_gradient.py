@@ -33,7 +33,7 @@ from tracejit.eager.variable import Variable
 from tracejit.ir.graph import Value
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.custom_gradient import CUSTOM_GRADIENT
-from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.ops.tensor_methods import TensorMethods, is_tensor_leaf
 from tracejit.tracing import context
 from tracejit.tracing import signature as sig
 from tracejit.tracing.tracer import GraphBuilder
@@ -219,8 +219,8 @@ def _eager(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     _check_variables(fn, grad_fn, variables)
     # Fresh tensor objects for the outputs, so an output that *is* an input (an identity), or
     # a value the body computed, is reached only through grad_fn's rule.
-    output = jax.tree_util.tree_map(_fresh, output)
-    outputs = jax.tree_util.tree_leaves(output)
+    output = jax.tree_util.tree_map(_fresh, output, is_leaf=is_tensor_leaf)
+    outputs = jax.tree_util.tree_leaves(output, is_leaf=is_tensor_leaf)
     targets = list(args) + variables
 
     def vjp(cts: tuple[Any, ...]) -> list[Any]:

@@ -13,14 +13,14 @@ from tracejit.autodiff.custom_gradient import custom_gradient
 from tracejit.autodiff.tape import GradientError, GradientTape
 from tracejit.eager.tensor import constant
 from tracejit.eager.variable import Variable
-from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.ops.tensor_methods import TensorMethods, is_tensor_leaf
 
 
 def _as_tensor_tree(tree: Any) -> Any:
     def convert(leaf: Any) -> Any:
         return leaf if isinstance(leaf, (TensorMethods, Variable)) else constant(leaf)
 
-    return jax.tree_util.tree_map(convert, tree)
+    return jax.tree_util.tree_map(convert, tree, is_leaf=is_tensor_leaf)
 
 
 def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 
 from tracejit.errors import TracejitError
+from tracejit.ops.tensor_methods import is_tensor_leaf
 
 
 def _check_known(what: str, shape: tuple[int | None, ...]) -> None:
@@ -42,7 +43,7 @@ def jacobian(tape: Any, target: Any, sources: Any, unconnected_gradients: str) -
 
     target_shape = tuple(target.shape)
     _check_known("jacobian", target_shape)
-    leaves, treedef = jax.tree_util.tree_flatten(sources)
+    leaves, treedef = jax.tree_util.tree_flatten(sources, is_leaf=is_tensor_leaf)
     n = math.prod(target_shape)
     entries = list(tape._entries)
 

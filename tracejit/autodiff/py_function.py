@@ -347,11 +347,22 @@ def _grad_impl(
     )
 
 
+def _py_function_jvp(tangents: Any, *args: Any, out: Any, **params: Any) -> Any:
+    from tracejit.autodiff.tape import GradientError
+
+    raise GradientError(
+        "op 'py_function' has no forward-mode rule: its gradient re-runs Python code under an "
+        "eager tape, which forward mode cannot push tangents through; compute the JVP inside "
+        "the Python function, or use tracejit ops"
+    )
+
+
 PY_FUNCTION = defop(
     "py_function",
     _infer,
     _stateful_impl,
     _py_function_vjp,
+    jvp=_py_function_jvp,
     multiple_results=True,
     pure=False,
     foldable=False,

@@ -22,14 +22,23 @@ def unbroadcast(ct: Any, x: Any) -> Any:
         return None
     if not aval.is_fully_known() or not ct.aval.is_fully_known():
         # An unknown dim may be 1 at run time and so broadcast: reduce to x's run-time shape.
-        ct = sum_like(ct, x)
-        return cast(ct, aval.dtype) if ct.dtype != aval.dtype else ct
+        return _in_dtype(sum_like(ct, x), aval)
     lead = ct.ndim - aval.ndim
     if lead:
         ct = reduce_sum(ct, axis=tuple(range(lead)))
     ones = tuple(i for i, d in enumerate(aval.shape) if d == 1 and ct.shape[i] != 1)
     if ones:
         ct = reduce_sum(ct, axis=ones, keepdims=True)
+    return _in_dtype(ct, aval)
+
+
+def _in_dtype(ct: Any, aval: AVal) -> Any:
+    """``ct`` in the primal's dtype; a real primal of a complex op gets the real part (jax's
+    convention for gradients of complex functions)."""
+    if ct.dtype.kind == "c" and aval.dtype.kind != "c":
+        from tracejit.ops.elementwise_math import real
+
+        ct = real(ct)
     return cast(ct, aval.dtype) if ct.dtype != aval.dtype else ct
 
 

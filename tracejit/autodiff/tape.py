@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from tracejit.eager.variable import Variable
 from tracejit.errors import TracejitError
 from tracejit.ops.registry import OpDef
-from tracejit.ops.tensor_methods import TensorMethods
+from tracejit.ops.tensor_methods import TensorMethods, is_tensor_leaf
 from tracejit.tracing import context
 
 Vjp = Callable[[tuple[Any, ...]], Sequence[Any]]
@@ -98,7 +98,7 @@ class GradientTape:
 
     def watch(self, tensors: Any) -> None:
         """Track tensors (or Variables) as gradient sources; accepts a pytree."""
-        for leaf in jax.tree_util.tree_leaves(tensors):
+        for leaf in jax.tree_util.tree_leaves(tensors, is_leaf=is_tensor_leaf):
             if isinstance(leaf, Variable):
                 self._watched_variables[id(leaf)] = leaf
             elif isinstance(leaf, TensorMethods):
@@ -166,9 +166,13 @@ class GradientTape:
         self._used = True
         from tracejit.autodiff.backward import backward
 
-        targets = jax.tree_util.tree_leaves(target)
-        seeds = None if output_gradients is None else jax.tree_util.tree_leaves(output_gradients)
-        leaves, treedef = jax.tree_util.tree_flatten(sources)
+        targets = jax.tree_util.tree_leaves(target, is_leaf=is_tensor_leaf)
+        seeds = (
+            None
+            if output_gradients is None
+            else jax.tree_util.tree_leaves(output_gradients, is_leaf=is_tensor_leaf)
+        )
+        leaves, treedef = jax.tree_util.tree_flatten(sources, is_leaf=is_tensor_leaf)
         with self.stop_recording():
             cts = backward(self._entries, targets, seeds)
             grads = [self._gradient_of(leaf, cts, unconnected_gradients) for leaf in leaves]
@@ -260,6 +264,19 @@ class GradientTape:
     def _gradient_of(self, source: Any, cts: dict[int, Any], unconnected: str) -> Any:
         from tracejit.ops.creation import zeros_like
 
+        # Only what the tape watched has a gradient, as in TF: a non-trainable Variable (or a
+        # tensor never watched) that an op happened to read gets None, not the cotangent the
+        # op's VJP computed for it.
+        if isinstance(source, Variable):
+            # (A trainable Variable read where the tape was paused, e.g. inside a custom
+            # gradient's body, is still one the tape watches by access, as TF's.)
+            watched = id(source) in self._watched_variables or (
+                self.watch_accessed_variables and source.trainable
+            )
+        else:
+            watched = id(source) in self._tracked
+        if not watched:
+            return zeros_like(source) if unconnected == "zero" else None
         found = [cts[id(source)]] if id(source) in cts else []
         if isinstance(source, Variable):
             found += [cts[id(t)] for t in self._variable_reads.get(id(source), []) if id(t) in cts]

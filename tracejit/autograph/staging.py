@@ -34,6 +34,7 @@ from tracejit.ir.source import SourceLoc
 from tracejit.ops import control_api as control
 from tracejit.ops.creation import full
 from tracejit.ops.elementwise import cast, not_equal
+from tracejit.ops.tensor_methods import is_tensor_leaf
 from tracejit.tracing.tracer import Tracer
 from tracejit.types import AVal
 
@@ -56,7 +57,10 @@ def kind(value: Any) -> str:
         return UNDEFINED
     if isinstance(value, _NUMBERS):
         return NUMBER
-    if any(isinstance(leaf, _ARRAYS) for leaf in jax.tree_util.tree_leaves(value)):
+    if any(
+        isinstance(leaf, _ARRAYS)
+        for leaf in jax.tree_util.tree_leaves(value, is_leaf=is_tensor_leaf)
+    ):
         return TENSOR
     return STATIC
 
@@ -65,7 +69,7 @@ def tensorish(value: Any) -> bool:
     """A tensor, a number, or a pytree of tensors and numbers (``(0.0, 1.0)``)."""
     if kind(value) in (TENSOR, NUMBER):
         return True
-    leaves = jax.tree_util.tree_leaves(value)
+    leaves = jax.tree_util.tree_leaves(value, is_leaf=is_tensor_leaf)
     return bool(leaves) and all(isinstance(leaf, _NUMBERS) for leaf in leaves)
 
 
@@ -114,7 +118,7 @@ class Slot:
         if kind(value) == NUMBER:
             aval = _python_aval(value) if from_python else None
             return Slot(TENSOR, avals=(aval,), from_python=from_python)
-        leaves, treedef = jax.tree_util.tree_flatten(value)
+        leaves, treedef = jax.tree_util.tree_flatten(value, is_leaf=is_tensor_leaf)
         numbers = [isinstance(leaf, _NUMBERS) for leaf in leaves]
         avals = tuple(
             _python_aval(leaf) if number and from_python else _aval(leaf)
@@ -146,7 +150,7 @@ class Slot:
         if kind(value) == NUMBER and self.single:
             return _filled(self.avals[0], value, name, loc)
         if tensorish(value):
-            leaves, treedef = jax.tree_util.tree_flatten(value)
+            leaves, treedef = jax.tree_util.tree_flatten(value, is_leaf=is_tensor_leaf)
             if not any(isinstance(leaf, _NUMBERS) for leaf in leaves):
                 return value
             if self.treedef is not None and treedef == self.treedef:

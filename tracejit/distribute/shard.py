@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from tracejit.errors import OpError
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.registry import bind, defop
 from tracejit.runtime import sharding as layouts
 from tracejit.types import AVal
@@ -76,6 +77,7 @@ SHARD = defop(
     _vjp,
     foldable=False,  # a layout annotation: folding it into a constant would drop it
     doc="identity that lays its input out over a device mesh (with_sharding_constraint)",
+    jvp=linear_jvp("shard"),
 )
 
 

@@ -10,9 +10,15 @@ gradient — is averaged across devices without any hand-written all-reduce, and
 what one device would on the whole batch.
 
 Multi-host (JAX's multi-controller model): every process runs the same script, calls
-``jax.distributed.initialize(...)`` before creating the strategy, and passes *its own* part of
-the batch to ``run``; the mesh spans ``jax.devices()`` (every process's devices), and the global
+``tj.distribute.initialize()`` before creating the strategy, and passes *its own* part of the
+batch to ``run``; the mesh spans ``jax.devices()`` (every process's devices), and the global
 batch is assembled from the local parts with ``jax.make_array_from_process_local_data``.
+
+``shard_parameters=True`` (FSDP / ZeRO-3 style) splits each variable made in the scope —
+parameters and optimizer slots — over the batch axis instead of copying it to every device
+(along its first dimension that divides evenly; variables with none stay replicated): each
+device holds 1/N of the model, and XLA's partitioner all-gathers the weights where the step
+needs them whole and reduce-scatters their gradients.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from tracejit import config
 from tracejit.eager.tensor import Tensor, wrap
 from tracejit.eager.variable import Variable
+from tracejit.host import gather_array
 from tracejit.runtime import sharding as layouts
 from tracejit.runtime.sharding import ShardingError
 from tracejit.tracing import context
@@ -45,6 +53,9 @@ class DataParallel:
             process), or a ``jax.sharding.Mesh`` that has a ``batch_axis`` (its other axes are
             free for model parallelism with ``tj.distribute.shard``).
         batch_axis: the mesh axis the batch is split over.
+        shard_parameters: split the variables made in the scope over ``batch_axis`` (along
+            their first dimension divisible by its size) instead of replicating them, so that
+            each device holds a part of the model (FSDP / ZeRO-3); the results are the same.
 
     >>> import numpy as np
     >>> import tracejit as tj
@@ -63,7 +74,11 @@ class DataParallel:
     """
 
     def __init__(
-        self, devices: Sequence[Any] | Mesh | None = None, *, batch_axis: str = "data"
+        self,
+        devices: Sequence[Any] | Mesh | None = None,
+        *,
+        batch_axis: str = "data",
+        shard_parameters: bool = False,
     ) -> None:
         if isinstance(devices, Mesh):
             mesh = devices
@@ -77,6 +92,7 @@ class DataParallel:
             )
         self.mesh = layouts.register_mesh(mesh)
         self.batch_axis = batch_axis
+        self.shard_parameters = bool(shard_parameters)
         self.data_sharding = NamedSharding(self.mesh, PartitionSpec(batch_axis))
         self.replicated_sharding = NamedSharding(self.mesh, PartitionSpec())
         self._devices = frozenset(self.mesh.devices.flat)
@@ -100,8 +116,23 @@ class DataParallel:
             context.state.strategy = previous
 
     def place_variable(self, variable: Variable) -> jax.Array:
-        """The array a variable created in the scope holds: its value, replicated."""
-        return self._replicated(variable._value)
+        """The array a variable created in the scope holds: its value, replicated (or split,
+        with ``shard_parameters``)."""
+        aval = variable.aval
+        return self._laid_out(variable._value, self.variable_sharding(aval.shape, aval.dtype))
+
+    def variable_sharding(self, shape: Sequence[int], dtype: Any = np.float32) -> NamedSharding:
+        """The layout of a variable of ``shape`` and ``dtype`` made in the scope: replicated;
+        with ``shard_parameters``, a floating-point one is split over the batch axis along its
+        first dimension that divides evenly (replicated when none does: biases of odd sizes,
+        scalars; and counters and random generator states, which are not floats)."""
+        if self.shard_parameters and jnp.issubdtype(dtype, jnp.inexact):
+            parts = self.num_replicas
+            for dim, size in enumerate(shape):
+                if size >= parts and size % parts == 0:
+                    spec = (None,) * dim + (self.batch_axis,)
+                    return NamedSharding(self.mesh, PartitionSpec(*spec))
+        return self.replicated_sharding
 
     def replicate(self, value: Any) -> Tensor:
         """``value`` as a tensor holding a full copy on every device of the mesh (every process
@@ -109,12 +140,13 @@ class DataParallel:
         return wrap(self._replicated(_array_of(value)))
 
     def _replicated(self, array: Any) -> jax.Array:
+        return self._laid_out(array, self.replicated_sharding)
+
+    def _laid_out(self, array: Any, sharding: NamedSharding) -> jax.Array:
         if jax.process_count() == 1:
-            return jax.device_put(array, self.replicated_sharding)
-        host = np.asarray(array)  # the same on every process: each fills its own devices
-        return jax.make_array_from_callback(
-            host.shape, self.replicated_sharding, lambda index: host[index]
-        )
+            return jax.device_put(array, sharding)
+        host = gather_array(array)  # the same on every process: each fills its own devices
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
     # Inputs ----------------------------------------------------------------------------------
     def split_batch(self, value: Any, name: str = "value") -> Tensor:
@@ -201,7 +233,11 @@ class DataParallel:
 
     def __repr__(self) -> str:
         platform = next(iter(self._devices)).platform
-        return f"<tj.distribute.DataParallel {layouts.describe_mesh(self.mesh)} on {platform}>"
+        sharded = ", sharded parameters" if self.shard_parameters else ""
+        return (
+            f"<tj.distribute.DataParallel {layouts.describe_mesh(self.mesh)} on {platform}"
+            f"{sharded}>"
+        )
 
 
 def _is_tensor_like(x: Any) -> bool:

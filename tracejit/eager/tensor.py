@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tracejit.eager import interop
 from tracejit.errors import DtypeError
+from tracejit.host import describe_split, holds_whole, host_array
 from tracejit.ops import registry
 from tracejit.ops.elementwise import cast
 from tracejit.ops.tensor_methods import TensorMethods
@@ -45,12 +47,27 @@ class Tensor(TensorMethods):
         return self._value
 
     def numpy(self) -> np.ndarray:
-        """The tensor's contents as a numpy array."""
-        return np.asarray(self._value)
+        """The tensor's contents as a numpy array (``NotAddressableError`` for a global array
+        of a multi-process run that this process holds only part of: ``tj.distribute.gather``
+        reads those)."""
+        return host_array(self._value, "the tensor")
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = np.asarray(self._value)
-        return array if dtype is None else array.astype(dtype)
+    # jax and numpy accept tensors: the route and its reasons are in tracejit/eager/interop.py.
+    @property
+    def __jax_array__(self) -> Any:
+        if interop.called_by_jax_operator():
+            return None  # ``jax_array + t``: Python then calls our reflected operator
+        value = self._value
+        return lambda: value  # zero-copy: the array itself
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return interop.host_array(self._value, dtype, copy)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return interop.eager_array_ufunc(ufunc, method, *inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return interop.eager_array_function(func, types, args, kwargs)
 
     def __len__(self) -> int:
         if not self._value.shape:
@@ -66,6 +83,7 @@ class Tensor(TensorMethods):
         return bool(self._value)
 
     def __float__(self) -> float:
+        _refuse_complex(self, "float")
         return float(self._value)
 
     def __complex__(self) -> complex:
@@ -90,6 +108,7 @@ class Tensor(TensorMethods):
         return self._value.__dlpack_device__()
 
     def __int__(self) -> int:
+        _refuse_complex(self, "int")
         return int(self._value)
 
     def __index__(self) -> int:
@@ -100,16 +119,29 @@ class Tensor(TensorMethods):
         return self._value.item()
 
     def __repr__(self) -> str:
+        if not holds_whole(self._value):
+            return f"tj.Tensor(<{describe_split(self._value)}>)"
         body = np.array2string(np.asarray(self._value), separator=", ", prefix="tj.Tensor(")
         return f"tj.Tensor({body}, shape={tuple(self._value.shape)}, dtype={self.aval.dtype})"
 
     def __str__(self) -> str:
+        if not holds_whole(self._value):
+            return f"<{describe_split(self._value)}>"
         return str(np.asarray(self._value))
 
     def __format__(self, spec: str) -> str:
         if not self._value.shape:
             return format(self._value.item(), spec)
         return format(str(self), spec)
+
+
+def _refuse_complex(t: Tensor, kind: str) -> None:
+    """The array API standard: ``float()`` / ``int()`` of a complex tensor raise TypeError."""
+    if t._value.dtype.kind == "c":
+        raise TypeError(
+            f"{kind}() of a {t._value.dtype} tensor: take tj.real(x) or tj.imag(x) first, or "
+            "use complex(x)"
+        )
 
 
 def wrap(array: jax.Array) -> Tensor:
@@ -220,4 +252,5 @@ def from_dlpack(x: Any, /, *, device: Any = None, copy: bool | None = None) -> T
     return wrap(jax.dlpack.from_dlpack(x, copy=copy))
 
 
+interop.register_pytree(Tensor, lambda t: t._value)
 registry.to_tensor = constant  # bind converts plain-data operands with it before tapes record

@@ -17,8 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tracejit.eager import interop
 from tracejit.eager.tensor import Tensor, constant, wrap
-from tracejit.errors import OpError, SymbolicNumpyError, TracejitError
+from tracejit.errors import OpError, SymbolicNumpyError, TracejitError, TracerConversionError
+from tracejit.host import describe_split, gather_array, holds_whole, host_array
 from tracejit.ir.source import user_location
 from tracejit.ops.tensor_methods import TensorMethods
 from tracejit.tracing import context
@@ -145,11 +147,46 @@ class Variable(TensorMethods):
                 "then; or call .numpy() outside the function.",
                 user_location(),
             )
-        return np.asarray(self._value)
+        return host_array(self._value, f"the variable '{self.name}'")
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = np.asarray(self._value)
-        return array if dtype is None else array.astype(dtype)
+    # jax and numpy (tracejit/eager/interop.py): eagerly a variable is its current value, as
+    # a tf.Variable is to numpy; jax sees that value (a Tensor where jax rebuilds the variable's
+    # pytree, e.g. jax.grad(f)(v)), since jax functions are pure and cannot assign it. Inside a
+    # tj.function it is symbolic, like any tensor there.
+    def exposed_array(self) -> jax.Array:
+        """The current buffer, handed out: no compiled call donates it from now on."""
+        with self.lock:
+            self.exposed = True
+            return self._value
+
+    @property
+    def __jax_array__(self) -> Any:
+        if interop.called_by_jax_operator():
+            return None  # ``jax_array + v``: Python then calls our reflected operator
+        if context.state.builder is not None:
+            raise interop.jax_error()
+        array = self.exposed_array()
+        return lambda: array
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if context.state.builder is not None:
+            raise TracerConversionError(
+                f"A numpy array of the variable '{self.name}' inside a tj.function",
+                "Use tracejit ops on the variable (tj.sin(v), tj.mean(v), ...), so each call "
+                "reads its value then.",
+                user_location(),
+            )
+        return interop.host_array(self.exposed_array(), dtype, copy)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if context.state.builder is not None:
+            return self.value().__array_ufunc__(ufunc, method, *inputs, **kwargs)
+        return interop.eager_array_ufunc(ufunc, method, *inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if context.state.builder is not None:
+            return self.value().__array_function__(func, types, args, kwargs)
+        return interop.eager_array_function(func, types, args, kwargs)
 
     def __bool__(self) -> bool:
         return bool(self.value())
@@ -181,7 +218,7 @@ class Variable(TensorMethods):
         check_assignable(self, AVal(tuple(array.shape), as_dtype(array.dtype), False), "assign")
         layout = self._value.sharding
         if len(layout.device_set) > 1 and array.sharding != layout:
-            array = jax.device_put(array, layout)  # a distributed variable keeps its layout
+            array = laid_out(array, layout)  # a distributed variable keeps its layout
         with self.lock:
             self._value = array
             self.exposed = shared
@@ -202,11 +239,34 @@ class Variable(TensorMethods):
             return self.assign(self.value() - delta)
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self._value), separator=", ")
+        if not holds_whole(self._value):
+            body = f"<{describe_split(self._value)}>"
+        else:
+            body = np.array2string(np.asarray(self._value), separator=", ")
         return (
             f"<tj.Variable '{self.name}' shape={tuple(self._aval.shape)} "
             f"dtype={self._aval.dtype}, numpy={body}>"
         )
+
+
+def laid_out(array: jax.Array, layout: Any) -> jax.Array:
+    """``array`` in ``layout``; a layout over other processes' devices too is filled by each
+    process from the whole value (which every process must then assign alike)."""
+    if layout.is_fully_addressable:
+        return jax.device_put(array, layout)
+    host = gather_array(array)
+    return jax.make_array_from_callback(host.shape, layout, lambda index: host[index])
+
+
+def _pytree_leaf(variable: Variable) -> Any:
+    """What jax's pytree walks see in a variable: its buffer (handed out), or the symbolic read
+    inside a tj.function, so a ``tree_map`` over variables there stays symbolic."""
+    if context.state.builder is not None:
+        return variable.value()
+    return variable.exposed_array()
+
+
+interop.register_pytree(Variable, _pytree_leaf)
 
 
 def converted_to(value: Any, dtype: Any) -> jax.Array:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from tracejit.host import host_or_none
 from tracejit.ir.graph import Graph, Node, Value, nested_graphs
 from tracejit.ir.source import SourceLoc
 from tracejit.types import AVal, short_name
@@ -71,7 +72,10 @@ def format_param(value: Any) -> str:
 
 def format_const(array: np.ndarray, max_const: int) -> str:
     """A short preview of a constant's elements."""
-    array = np.asarray(array)
+    host = host_or_none(array)
+    if host is None:  # a global array split over processes: this one cannot see it all
+        return "[global]"
+    array = host
     if array.ndim == 0:
         return _format_scalar(array.item())
     flat = array.reshape(-1)

@@ -17,12 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from tracejit.errors import OpError
+from tracejit.host import host_array
 from tracejit.ir.graph import Graph, Node, Value, evaluate, live_nodes
 from tracejit.ir.printer import format_node, scalar_literals
 
 
 def _inline_scalar(value: Value, array: Any) -> Any:
-    item = np.asarray(array)
+    item = host_array(array, f"the constant %{value.id}")
     if value.aval.weak:
         return item.item()  # a Python scalar: weakly typed inside jax, like the user's literal
     return item.astype(value.aval.dtype)[()]

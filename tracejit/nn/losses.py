@@ -22,15 +22,27 @@ def _reduce(loss: Any, reduction: str) -> Any:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def softmax_cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Any:
+def softmax_cross_entropy(
+    logits: Any, labels: Any, reduction: str = "mean", label_smoothing: float = 0.0
+) -> Any:
     """Cross-entropy between ``softmax(logits)`` and ``labels``: integer class ids (shape
     ``logits.shape[:-1]``) or one-hot / probability rows (shape of ``logits``).
+
+    ``label_smoothing`` (in [0, 1]) mixes the label rows with the uniform distribution, as
+    Keras' ``CategoricalCrossentropy`` does: ``labels * (1 - s) + s / classes``.
 
     >>> import tracejit as tj
     >>> logits = tj.constant([[2.0, 0.0, 0.0]])
     >>> round(float(tj.nn.softmax_cross_entropy(logits, tj.constant([0]))), 4)
     0.2395
+    >>> round(float(tj.nn.softmax_cross_entropy(logits, tj.constant([0]), label_smoothing=0.3)), 4)
+    0.6395
     """
+    if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"softmax_cross_entropy: label_smoothing must be a number in [0, 1], got "
+            f"{label_smoothing!r}"
+        )
     logits_aval, labels_aval = (
         arg_aval("softmax_cross_entropy", logits),
         arg_aval("softmax_cross_entropy", labels),
@@ -44,6 +56,11 @@ def softmax_cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> 
         labels = one_hot(labels, classes, dtype=logits_aval.dtype)
     else:
         labels = ew.cast(labels, logits_aval.dtype)
+    if label_smoothing:
+        classes = logits_aval.shape[-1]
+        if classes is None:
+            raise ValueError("softmax_cross_entropy: label_smoothing needs a known class dimension")
+        labels = ew.add(ew.multiply(labels, 1.0 - label_smoothing), label_smoothing / classes)
     # One op whose backward is just softmax(logits) - labels.
     return _reduce(softmax_cross_entropy_op(logits, labels), reduction)
 

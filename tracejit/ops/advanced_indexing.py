@@ -38,6 +38,7 @@ from tracejit.ops.indexing import (
     index_entries,
 )
 from tracejit.ops.infer import broadcast_shapes
+from tracejit.ops.jvp_rules import linear_jvp, transpose_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.registry import bind, defop
 from tracejit.types import AVal, is_integer
@@ -211,8 +212,13 @@ def _scatter_vjp(
     )
 
 
-GATHER_INDEX = defop("gather_index", _infer_gather, _gather, _gather_vjp)
-SCATTER_INDEX = defop("scatter_index", _infer_scatter, _scatter, _scatter_vjp)
+# Forward mode: a gather is linear in x; a scatter (set/min/max/multiply) goes through its VJP.
+GATHER_INDEX = defop(
+    "gather_index", _infer_gather, _gather, _gather_vjp, jvp=linear_jvp("gather_index")
+)
+SCATTER_INDEX = defop(
+    "scatter_index", _infer_scatter, _scatter, _scatter_vjp, jvp=transpose_jvp("scatter_index")
+)
 
 
 # the public entry points -------------------------------------------------------------------------

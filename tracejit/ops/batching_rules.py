@@ -278,6 +278,27 @@ _FRONT_ALL: dict[str, tuple[str, ...]] = {
 }
 _SAME_DIM = ("full_like",)
 _LEADING = ("tril", "triu")
+# tracejit.linalg / tracejit.fft (issue 12): these take (..., M, N) stacks, or absolute axes,
+# so jax's own vmap of the impl batches them.
+_LINALG_FFT = (
+    "cholesky",
+    "cross",
+    "det",
+    "diagonal",
+    "diag_embed",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "matrix_rank",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "svd",
+    "svdvals",
+    "fft",
+    "dot_product_attention",  # (q, k, v, mask, bias): one jax.vmap keeps every layout right
+)
 _MERGED = {  # op -> operands that must be unbatched (kernels)
     "conv2d": (1,),
     "conv2d_input_grad": (1,),
@@ -349,7 +370,7 @@ def install() -> None:
         set_batch_rule(ops[name], leading_dims(ops[name]))
     for name, shared in _MERGED.items():
         set_batch_rule(ops[name], merged_batch(ops[name], shared))
-    for name in _VIA_JAX:
+    for name in _VIA_JAX + _LINALG_FFT:
         set_batch_rule(ops[name], via_jax_vmap(ops[name]))
     for name in _SEQUENTIAL:
         set_batch_rule(ops[name], sequential(ops[name]))

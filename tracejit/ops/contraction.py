@@ -19,6 +19,7 @@ from tracejit.errors import OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.elementwise import cast, multiply
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import bilinear_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.reduction import sum
 from tracejit.ops.registry import bind, defop
@@ -81,7 +82,9 @@ def _tensordot_vjp(ct: Any, x1: Any, x2: Any, *, out: Any, axes: Axes) -> tuple[
     return d1, d2
 
 
-TENSORDOT = defop("tensordot", _infer_tensordot, _tensordot, _tensordot_vjp)
+TENSORDOT = defop(
+    "tensordot", _infer_tensordot, _tensordot, _tensordot_vjp, jvp=bilinear_jvp("tensordot")
+)
 
 
 def _axis_list(value: Any, ndim: int) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from tracejit.errors import OpError
 from tracejit.ir.graph import Graph, evaluate
-from tracejit.ops.registry import apply_impl, defop
+from tracejit.ops.registry import apply_bind, apply_impl, defop
 from tracejit.types import AVal, bool_, is_integer
 
 GraphTuple = tuple[Graph, ...]
@@ -111,8 +111,83 @@ def _drop_integer_grads(grads: Sequence[Any], args: Sequence[Any]) -> list[Any]:
     return [g if differentiable_dtype(a) else None for g, a in zip(grads, args)]
 
 
-COND = defop("cond", _infer_cond, _cond, _cond_vjp, subgraphs=True, multiple_results=True)
-SWITCH = defop("switch", _infer_switch, _switch, _switch_vjp, subgraphs=True, multiple_results=True)
+# Forward mode: each body is re-run with forward mode on (``jvp_of_graph``) inside the same
+# control flow, carrying the primal values and their tangents together. The primal is computed a
+# second time there (the node's own outputs came from the first run); in exchange nothing is
+# transposed, and a while_loop needs no maximum_iterations.
+def _float_positions(values: Sequence[Any]) -> list[int]:
+    from tracejit.autodiff.tape import differentiable_dtype
+
+    return [i for i, v in enumerate(values) if differentiable_dtype(v)]
+
+
+def _filled(tangents: Sequence[Any], values: Sequence[Any], positions: Sequence[int]) -> list[Any]:
+    """The tangents at ``positions``, zeros where None (loops and branches need tensors)."""
+    from tracejit.ops.creation import zeros_like
+
+    return [zeros_like(values[i]) if tangents[i] is None else tangents[i] for i in positions]
+
+
+def _placed(found: Sequence[Any], positions: Sequence[int], n: int) -> list[Any]:
+    result: list[Any] = [None] * n
+    for i, t in zip(positions, found):
+        result[i] = t
+    return result
+
+
+def _branch_jvp(body: Graph, n_args: int, positions: list[int], outs: list[int]) -> Any:
+    """A branch function ``(*args, *tangents at positions) -> tangents of the float outputs``."""
+
+    def branch(*operands: Any) -> list[Any]:
+        from tracejit.autodiff.forward_rules import jvp_of_graph
+
+        args = list(operands[:n_args])
+        _, found = jvp_of_graph(body, args, _placed(operands[n_args:], positions, n_args))
+        return [found[j] for j in outs]
+
+    return branch
+
+
+def _cond_jvp(
+    tangents: Sequence[Any], pred: Any, *args: Any, out: Any, true_body: Graph, false_body: Graph
+) -> list[Any]:
+    positions, outs = _float_positions(args), _float_positions(out)
+    seeds = _filled(tangents[1:], args, positions)
+    n = len(args)
+    branches = [_branch_jvp(b, n, positions, outs) for b in (true_body, false_body)]
+    found = cond(pred, branches[0], branches[1], *args, *seeds)
+    return _placed(found, outs, len(out))
+
+
+def _switch_jvp(
+    tangents: Sequence[Any], index: Any, *args: Any, out: Any, branches: GraphTuple
+) -> list[Any]:
+    positions, outs = _float_positions(args), _float_positions(out)
+    seeds = _filled(tangents[1:], args, positions)
+    found = switch(
+        index, [_branch_jvp(b, len(args), positions, outs) for b in branches], *args, *seeds
+    )
+    return _placed(found, outs, len(out))
+
+
+COND = defop(
+    "cond",
+    _infer_cond,
+    _cond,
+    _cond_vjp,
+    jvp=_cond_jvp,
+    subgraphs=True,
+    multiple_results=True,
+)
+SWITCH = defop(
+    "switch",
+    _infer_switch,
+    _switch,
+    _switch_vjp,
+    jvp=_switch_jvp,
+    subgraphs=True,
+    multiple_results=True,
+)
 
 
 # while_loop ------------------------------------------------------------------------------------
@@ -190,8 +265,44 @@ def _masked_scan(
     return final
 
 
+def _while_jvp(
+    tangents: Sequence[Any],
+    *args: Any,
+    out: Any,
+    cond_body: Graph,
+    body: Graph,
+    n_carry: int,
+    maximum_iterations: int | None,
+) -> list[Any]:
+    """The loop again, carrying the float carries' tangents beside the carries."""
+    from tracejit.autodiff.forward_rules import jvp_of_graph
+
+    carry, consts = list(args[:n_carry]), list(args[n_carry:])
+    positions = _float_positions(carry)
+    const_tangents = list(tangents[n_carry:])
+
+    def keep_going(*state: Any) -> Any:
+        return evaluate(_replay(cond_body), [*state[:n_carry], *consts], apply_bind)[0]
+
+    def step(*state: Any) -> list[Any]:
+        values = list(state[:n_carry])
+        carried = _placed(state[n_carry:], positions, n_carry)
+        outs, found = jvp_of_graph(body, [*values, *consts], [*carried, *const_tangents])
+        return [*outs, *(found[i] for i in positions)]
+
+    init = [*carry, *_filled(tangents[:n_carry], carry, positions)]
+    final = while_loop(keep_going, step, init, maximum_iterations=maximum_iterations)
+    return _placed(list(final)[n_carry:], positions, n_carry)
+
+
 WHILE_LOOP = defop(
-    "while_loop", _infer_while, _while, _while_vjp, subgraphs=True, multiple_results=True
+    "while_loop",
+    _infer_while,
+    _while,
+    _while_vjp,
+    jvp=_while_jvp,
+    subgraphs=True,
+    multiple_results=True,
 )
 
 
@@ -278,7 +389,56 @@ def _scan_vjp(
     return [g if differentiable_dtype(a) else None for g, a in zip(grads, args)]
 
 
-SCAN = defop("scan", _infer_scan, _scan, _scan_vjp, subgraphs=True, multiple_results=True)
+def _scan_jvp(
+    tangents: Sequence[Any],
+    *args: Any,
+    out: Any,
+    body: Graph,
+    n_carry: int,
+    n_xs: int,
+    length: int | None,
+    reverse: bool,
+) -> list[Any]:
+    """The scan again, carrying the float carries' tangents and scanning the xs' tangents."""
+    from tracejit.autodiff.forward_rules import jvp_of_graph
+
+    carry = list(args[:n_carry])
+    xs = list(args[n_carry : n_carry + n_xs])
+    consts = list(args[n_carry + n_xs :])
+    carry_at = _float_positions(carry)
+    xs_at = [i for i in range(n_xs) if tangents[n_carry + i] is not None]
+    const_tangents = list(tangents[n_carry + n_xs :])
+    ys_at = _float_positions(out[n_carry:])
+
+    def step(c: list[Any], x: list[Any] | None) -> tuple[list[Any], list[Any]]:
+        x = list(x or [])
+        carried = _placed(c[n_carry:], carry_at, n_carry)
+        x_tangents = _placed(x[n_xs:], xs_at, n_xs)
+        outs, found = jvp_of_graph(
+            body, [*c[:n_carry], *x[:n_xs], *consts], [*carried, *x_tangents, *const_tangents]
+        )
+        new_carry = [*outs[:n_carry], *(found[i] for i in carry_at)]
+        return new_carry, [*outs[n_carry:], *(found[n_carry + j] for j in ys_at)]
+
+    init = [*carry, *_filled(tangents[:n_carry], carry, carry_at)]
+    scanned = [*xs, *(tangents[n_carry + i] for i in xs_at)]
+    final, ys = scan(step, init, scanned or None, length=length, reverse=reverse)
+    n_ys = len(out) - n_carry
+    return [
+        *_placed(list(final)[n_carry:], carry_at, n_carry),
+        *_placed(list(ys)[n_ys:], ys_at, n_ys),
+    ]
+
+
+SCAN = defop(
+    "scan",
+    _infer_scan,
+    _scan,
+    _scan_vjp,
+    jvp=_scan_jvp,
+    subgraphs=True,
+    multiple_results=True,
+)
 
 
 # Public API ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import numpy as np
 from tracejit.errors import OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.infer import shape_text
+from tracejit.ops.jvp_rules import bilinear_jvp, linear_jvp, transpose_jvp
 from tracejit.ops.registry import OpDef, bind, defop
 from tracejit.tracing import context
 from tracejit.types import AVal, Shape, is_floating, is_integer
@@ -352,23 +353,52 @@ def _avg_pool2d_grad_vjp(g: Any, ct: Any, x: Any, *, out: Any, **params: Any) ->
     return avg_pool2d(g, **params), None
 
 
-CONV2D = defop("conv2d", _infer_conv2d, _conv2d, _conv2d_vjp)
+def _max_pool2d_jvp_rule(tangents: Any, x: Any, *, out: Any, **params: Any) -> Any:
+    (t,) = tangents
+    return None if t is None else bind(MAX_POOL2D_JVP, x, t, **params)
+
+
+CONV2D = defop("conv2d", _infer_conv2d, _conv2d, _conv2d_vjp, jvp=bilinear_jvp("conv2d"))
 CONV2D_INPUT_GRAD = defop(
-    "conv2d_input_grad", _infer_conv2d_input_grad, _conv2d_input_grad, _conv2d_input_grad_vjp
+    "conv2d_input_grad",
+    _infer_conv2d_input_grad,
+    _conv2d_input_grad,
+    _conv2d_input_grad_vjp,
+    jvp=bilinear_jvp("conv2d_input_grad"),
 )
 CONV2D_FILTER_GRAD = defop(
-    "conv2d_filter_grad", _infer_conv2d_filter_grad, _conv2d_filter_grad, _conv2d_filter_grad_vjp
+    "conv2d_filter_grad",
+    _infer_conv2d_filter_grad,
+    _conv2d_filter_grad,
+    _conv2d_filter_grad_vjp,
+    jvp=bilinear_jvp("conv2d_filter_grad"),
 )
-MAX_POOL2D = defop("max_pool2d", _infer_max_pool2d, _max_pool2d, _max_pool2d_vjp)
+MAX_POOL2D = defop(
+    "max_pool2d", _infer_max_pool2d, _max_pool2d, _max_pool2d_vjp, jvp=_max_pool2d_jvp_rule
+)
 MAX_POOL2D_GRAD = defop(
-    "max_pool2d_grad", _infer_max_pool2d_grad, _max_pool2d_grad, _max_pool2d_grad_vjp
+    "max_pool2d_grad",
+    _infer_max_pool2d_grad,
+    _max_pool2d_grad,
+    _max_pool2d_grad_vjp,
+    jvp=transpose_jvp("max_pool2d_grad"),
 )
 MAX_POOL2D_JVP = defop(
-    "max_pool2d_jvp", _infer_max_pool2d_jvp, _max_pool2d_jvp, _max_pool2d_jvp_vjp
+    "max_pool2d_jvp",
+    _infer_max_pool2d_jvp,
+    _max_pool2d_jvp,
+    _max_pool2d_jvp_vjp,
+    jvp=linear_jvp("max_pool2d_jvp", (1,)),
 )
-AVG_POOL2D = defop("avg_pool2d", _infer_avg_pool2d, _avg_pool2d, _avg_pool2d_vjp)
+AVG_POOL2D = defop(
+    "avg_pool2d", _infer_avg_pool2d, _avg_pool2d, _avg_pool2d_vjp, jvp=linear_jvp("avg_pool2d")
+)
 AVG_POOL2D_GRAD = defop(
-    "avg_pool2d_grad", _infer_avg_pool2d_grad, _avg_pool2d_grad, _avg_pool2d_grad_vjp
+    "avg_pool2d_grad",
+    _infer_avg_pool2d_grad,
+    _avg_pool2d_grad,
+    _avg_pool2d_grad_vjp,
+    jvp=linear_jvp("avg_pool2d_grad"),
 )
 
 

@@ -12,12 +12,14 @@
   output, then the residuals; its outputs are the gradients, ``grad_of[i]`` naming the operand
   each one belongs to (operands without an entry get no gradient).
 
-Lowering (and eager evaluation) runs ``body``. The VJP rule evaluates ``grad`` on the cotangents
-and the residuals: the user's rule wins over the body's own derivative however the gradient is
-computed (a tape inside the trace, an eager tape through the compiled call, a control-flow
-body's VJP, a saved function). Cotangents that reach the residuals themselves (higher-order
-gradients, where the gradient function's own ops are differentiated) flow back through the
-forward body, as in TF (whose forward ops are recorded) and ``jax.custom_vjp``.
+Lowering (and eager evaluation) runs ``body``, as a ``jax.custom_vjp`` whose rule is ``grad``
+(so jax differentiating the lowered graph, as ``cf.to_jax()`` allows, uses the user's rule).
+The VJP rule evaluates ``grad`` on the cotangents and the residuals: the user's rule wins over
+the body's own derivative however the gradient is computed (a tape inside the trace, an eager
+tape through the compiled call, a control-flow body's VJP, a saved function). Cotangents that
+reach the residuals themselves (higher-order gradients, where the gradient function's own ops
+are differentiated) flow back through the forward body, as in TF (whose forward ops are
+recorded) and ``jax.custom_vjp``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from tracejit.errors import OpError
 from tracejit.ir.graph import Graph, evaluate
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.registry import apply_bind, apply_impl, defop
 from tracejit.types import AVal
 
@@ -94,8 +101,47 @@ def _infer(
     return tuple(v.aval for v in body.outputs)
 
 
-def _impl(*arrays: Any, body: Graph, **params: Any) -> tuple[Any, ...]:
-    return tuple(evaluate(body, arrays, apply_impl))
+def _impl(
+    *arrays: Any,
+    body: Graph,
+    grad: Graph,
+    n_outputs: int,
+    n_assigned: int,
+    grad_of: tuple[int, ...],
+) -> tuple[Any, ...]:
+    """Run ``body``, as a ``jax.custom_vjp`` whose backward rule is ``grad``: jax's own
+    autodiff of a lowered graph (``cf.to_jax()`` under ``jax.grad``) then uses the user's rule
+    too, not the body's derivative."""
+
+    @jax.custom_vjp
+    def run(*xs: Any) -> tuple[Any, ...]:
+        return tuple(evaluate(body, xs, apply_impl))
+
+    def forward(*xs: Any) -> tuple[tuple[Any, ...], Any]:
+        outs = tuple(evaluate(body, xs, apply_impl))
+        return outs, (xs, outs)
+
+    def backward(saved: Any, cts: tuple[Any, ...]) -> tuple[Any, ...]:
+        xs, outs = saved
+        seeds = [
+            jnp.zeros(o.shape, o.dtype) if c.dtype == jax.dtypes.float0 else c
+            for c, o in zip(cts[:n_outputs], outs)
+        ]
+        grads = [_zero_cotangent(x) for x in xs]
+        residuals = list(outs[n_outputs + n_assigned :])
+        for index, g in zip(grad_of, evaluate(grad, [*seeds, *residuals], apply_impl)):
+            if jnp.issubdtype(xs[index].dtype, jnp.inexact):
+                grads[index] = g
+        return tuple(grads)
+
+    run.defvjp(forward, backward)
+    return run(*arrays)
+
+
+def _zero_cotangent(x: Any) -> Any:
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros(x.shape, x.dtype)
+    return np.zeros(x.shape, jax.dtypes.float0)  # jax's cotangent type of integer inputs
 
 
 def _vjp(
@@ -151,4 +197,5 @@ CUSTOM_GRADIENT = defop(
     multiple_results=True,
     none_cotangents=True,
     doc="A forward body differentiated by a user-written gradient body (tj.custom_gradient).",
+    jvp=transpose_jvp("custom_gradient"),
 )

@@ -83,6 +83,53 @@ def _where_vjp(ct: Any, c: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
     return None, _unb(where(c, ct, 0.0), x), _unb(where(c, 0.0, ct), y)
 
 
+# JVP rules (forward mode, see tracejit.ops.jvp_rules): ``jvp(tangents, *primals, out)`` -> the
+# result's tangent (None where zero); the caller broadcasts it to the result's shape. The other
+# elementwise ops derive theirs from the VJP above (a diagonal Jacobian is its own transpose).
+def _sum_of(*terms: Any) -> Any:
+    from tracejit.ops.jvp_rules import add_tangents
+
+    return add_tangents(terms)
+
+
+def _add_jvp(tangents: Any, x: Any, y: Any, *, out: Any) -> Any:
+    return _sum_of(*tangents)
+
+
+def _subtract_jvp(tangents: Any, x: Any, y: Any, *, out: Any) -> Any:
+    tx, ty = tangents
+    return _sum_of(tx, None if ty is None else negative(ty))
+
+
+def _multiply_jvp(tangents: Any, x: Any, y: Any, *, out: Any) -> Any:
+    tx, ty = tangents
+    return _sum_of(None if tx is None else multiply(tx, y), None if ty is None else multiply(x, ty))
+
+
+def _divide_jvp(tangents: Any, x: Any, y: Any, *, out: Any) -> Any:
+    tx, ty = tangents
+    return _sum_of(
+        None if tx is None else divide(tx, y),
+        None if ty is None else negative(multiply(ty, divide(out, y))),
+    )
+
+
+def _power_jvp(tangents: Any, x: Any, y: Any, *, out: Any) -> Any:
+    tx, ty = tangents
+    dx = None if tx is None else multiply(tx, multiply(y, power(x, subtract(y, 1))))
+    dy = None  # as the VJP: d/dy x**y = x**y * log(x), taken as 0 where x == 0
+    if ty is not None:
+        dy = multiply(ty, where(equal(x, 0), 0.0, multiply(out, log(where(equal(x, 0), 1.0, x)))))
+    return _sum_of(dx, dy)
+
+
+def _where_jvp(tangents: Any, c: Any, x: Any, y: Any, *, out: Any) -> Any:
+    _, tx, ty = tangents
+    if tx is None and ty is None:
+        return None
+    return where(c, 0.0 if tx is None else tx, 0.0 if ty is None else ty)
+
+
 def _unary(rule: Any) -> Any:
     """A VJP for a unary op from ``rule(ct, x, out) -> ct_x``."""
 
@@ -114,13 +161,13 @@ def _infer_cast(x: AVal, *, dtype: Any) -> AVal:
 
 
 # Binary arithmetic.
-ADD = _ew("add", jnp.add, _add_vjp, commutative=True)
-SUBTRACT = _ew("subtract", jnp.subtract, _subtract_vjp)
-MULTIPLY = _ew("multiply", jnp.multiply, _multiply_vjp, commutative=True)
-DIVIDE = _ew("divide", jnp.true_divide, _divide_vjp)
+ADD = _ew("add", jnp.add, _add_vjp, jvp=_add_jvp, commutative=True)
+SUBTRACT = _ew("subtract", jnp.subtract, _subtract_vjp, jvp=_subtract_jvp)
+MULTIPLY = _ew("multiply", jnp.multiply, _multiply_vjp, jvp=_multiply_jvp, commutative=True)
+DIVIDE = _ew("divide", jnp.true_divide, _divide_vjp, jvp=_divide_jvp)
 FLOOR_DIVIDE = _ew("floor_divide", jnp.floor_divide, differentiable=False)
 MOD = _ew("mod", jnp.mod, _mod_vjp)
-POWER = _ew("power", jnp.power, _power_vjp)
+POWER = _ew("power", jnp.power, _power_vjp, jvp=_power_jvp)
 MAXIMUM = _ew("maximum", jnp.maximum, _maximum_vjp, commutative=True)
 MINIMUM = _ew("minimum", jnp.minimum, _minimum_vjp, commutative=True)
 # Unary math.
@@ -133,14 +180,23 @@ RSQRT = _ew(
     "rsqrt", _rsqrt, _unary(lambda ct, x, out: multiply(ct, multiply(-0.5, divide(out, x))))
 )
 SQUARE = _ew("square", jnp.square, _unary(lambda ct, x, out: multiply(ct, multiply(x, 2.0))))
-ABS = _ew("abs", jnp.abs, _unary(lambda ct, x, out: multiply(ct, sign(x))))
+def _abs_ct(ct: Any, x: Any, out: Any) -> Any:
+    direction = sign(x)
+    if direction.dtype.kind == "c":  # |z|'s cotangent is ct * conj(z) / |z| (jax's convention)
+        from tracejit.ops.elementwise_math import conj
+
+        direction = conj(direction)
+    return multiply(ct, direction)
+
+
+ABS = _ew("abs", jnp.abs, _unary(_abs_ct))
 SIGN = _ew("sign", jnp.sign, differentiable=False)
 TANH = _ew("tanh", jnp.tanh, _unary(lambda ct, x, out: multiply(ct, subtract(1.0, square(out)))))
 SIN = _ew("sin", jnp.sin, _unary(lambda ct, x, out: multiply(ct, cos(x))))
 COS = _ew("cos", jnp.cos, _unary(lambda ct, x, out: negative(multiply(ct, sin(x)))))
 # Selection.
 CLIP = _ew("clip", jnp.clip, _clip_vjp)
-WHERE = _ew("where", jnp.where, _where_vjp)
+WHERE = _ew("where", jnp.where, _where_vjp, jvp=_where_jvp)
 # Comparisons and logic: no gradient flows through them.
 EQUAL = _ew("equal", jnp.equal, commutative=True, differentiable=False)
 NOT_EQUAL = _ew("not_equal", jnp.not_equal, commutative=True, differentiable=False)

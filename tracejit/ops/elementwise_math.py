@@ -31,6 +31,7 @@ from tracejit.ops.elementwise import (
     square,
     subtract,
 )
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.registry import bind
 
 # The standard's constants (plain Python floats, as numpy and jax.numpy give them).
@@ -212,9 +213,11 @@ RECIPROCAL = _ew(
 )
 POSITIVE = _ew("positive", jnp.positive, _unary(lambda ct, x, out: ct))
 ROUND = _ew("round", jnp.round, differentiable=False)  # half to even, as the standard says
-CONJ = _ew("conj", jnp.conj, _unary(lambda ct, x, out: conj(ct)))
-REAL = _ew("real", jnp.real, _real_vjp)
-IMAG = _ew("imag", jnp.imag, _imag_vjp)
+# conj, real and imag are linear over the reals but not holomorphic, so their JVP is the op on
+# the tangent (the elementwise "VJP of the tangent" shortcut would conjugate it wrongly).
+CONJ = _ew("conj", jnp.conj, _unary(lambda ct, x, out: conj(ct)), jvp=linear_jvp("conj"))
+REAL = _ew("real", jnp.real, _real_vjp, jvp=linear_jvp("real"))
+IMAG = _ew("imag", jnp.imag, _imag_vjp, jvp=linear_jvp("imag"))
 
 
 def atan2(x1: Any, x2: Any) -> Any:

@@ -20,6 +20,7 @@ from tracejit.errors import ShapeError
 from tracejit.ir.graph import Graph, evaluate
 from tracejit.ops import nn as activations
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, shape_text
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.linalg import MATMUL
 from tracejit.ops.registry import apply_bind, apply_impl, bind, defop
 from tracejit.types import AVal
@@ -67,6 +68,7 @@ FUSED = defop(
     decomposition_vjp(_fused_decomposed),
     subgraphs=True,
     multiple_results=True,
+    jvp=transpose_jvp("fused"),
 )
 
 
@@ -109,7 +111,9 @@ def _dense_decomposed(x: Any, w: Any, b: Any, *, activation: str) -> Any:
     return table[activation](pre)
 
 
-DENSE = defop("dense", _infer_dense, _dense, decomposition_vjp(_dense_decomposed))
+DENSE = defop(
+    "dense", _infer_dense, _dense, decomposition_vjp(_dense_decomposed), jvp=transpose_jvp("dense")
+)
 
 
 # softmax cross-entropy ---------------------------------------------------------------------
@@ -146,7 +150,9 @@ def _sce_vjp(ct: Any, logits: Any, labels: Any, *, out: Any) -> tuple[Any, Any]:
     return d_logits, d_labels
 
 
-SOFTMAX_CROSS_ENTROPY = defop("softmax_cross_entropy", _infer_sce, _sce, _sce_vjp)
+SOFTMAX_CROSS_ENTROPY = defop(
+    "softmax_cross_entropy", _infer_sce, _sce, _sce_vjp, jvp=transpose_jvp("softmax_cross_entropy")
+)
 
 
 def dense(x: Any, w: Any, b: Any, activation: str = "none") -> Any:
@@ -196,7 +202,11 @@ def _sparse_sce_vjp(ct: Any, logits: Any, labels: Any, *, out: Any) -> tuple[Any
 
 
 SPARSE_SOFTMAX_CROSS_ENTROPY = defop(
-    "sparse_softmax_cross_entropy", _infer_sparse_sce, _sparse_sce, _sparse_sce_vjp
+    "sparse_softmax_cross_entropy",
+    _infer_sparse_sce,
+    _sparse_sce,
+    _sparse_sce_vjp,
+    jvp=transpose_jvp("sparse_softmax_cross_entropy"),
 )
 
 

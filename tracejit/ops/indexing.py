@@ -29,6 +29,7 @@ import numpy as np
 from tracejit.errors import IndexOutOfRangeError, OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
 from tracejit.ops.infer import jax_dtype, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.tensor_methods import TensorMethods
@@ -183,10 +184,14 @@ def _slice_add_vjp(
     return cast_ct(ct, x), None if region is None else unbroadcast(region, updates)
 
 
-TAKE = defop("take", _infer_take, _take, _take_vjp)
-SLICE = defop("slice", _infer_slice, _slice, _slice_vjp)
-INDEX_ADD = defop("index_add", _infer_index_add, _index_add, _index_add_vjp)
-SLICE_ADD = defop("slice_add", _infer_slice_add, _slice_add, _slice_add_vjp)
+TAKE = defop("take", _infer_take, _take, _take_vjp, jvp=linear_jvp("take"))
+SLICE = defop("slice", _infer_slice, _slice, _slice_vjp, jvp=linear_jvp("slice"))
+INDEX_ADD = defop(
+    "index_add", _infer_index_add, _index_add, _index_add_vjp, jvp=linear_jvp("index_add", (0, 2))
+)
+SLICE_ADD = defop(
+    "slice_add", _infer_slice_add, _slice_add, _slice_add_vjp, jvp=linear_jvp("slice_add", (0, 1))
+)
 
 
 @locates_errors

@@ -35,6 +35,7 @@ from tracejit.errors import OpError, OpTypeError
 from tracejit.ir.printer import format_param
 from tracejit.ir.source import user_location
 from tracejit.ops.arguments import arg_aval
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.registry import OpDef, bind, defop
 from tracejit.ops.tensor_methods import TensorMethods
@@ -221,10 +222,21 @@ def _inexact(dtype: np.dtype) -> bool:
 
 _OPS: dict[str, OpDef] = {}
 JAX_CALL = defop(
-    "jax_call", _infer, _impl, _make_vjp("jax_call"), multiple_results=True, foldable=False
+    "jax_call",
+    _infer,
+    _impl,
+    _make_vjp("jax_call"),
+    multiple_results=True,
+    foldable=False,
+    jvp=transpose_jvp("jax_call"),
 )
 JAX_CALL_FOLDABLE = defop(
-    "jax_call_foldable", _infer, _impl, _make_vjp("jax_call_foldable"), multiple_results=True
+    "jax_call_foldable",
+    _infer,
+    _impl,
+    _make_vjp("jax_call_foldable"),
+    multiple_results=True,
+    jvp=transpose_jvp("jax_call_foldable"),
 )
 _OPS.update(jax_call=JAX_CALL, jax_call_foldable=JAX_CALL_FOLDABLE)
 

@@ -20,6 +20,7 @@ from tracejit.errors import OpError, ShapeError
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.elementwise import cast
 from tracejit.ops.infer import broadcast_shapes, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.registry import bind, defop
 from tracejit.types import AVal
 
@@ -32,6 +33,10 @@ def cast_ct(ct: Any, x: Any) -> Any:
     dtype = arg_aval("gradient", x).dtype
     if not jnp.issubdtype(dtype, jnp.inexact):
         return None
+    if ct.dtype.kind == "c" and dtype.kind != "c":  # a real primal of a complex op (jax's rule)
+        from tracejit.ops.elementwise_math import real
+
+        ct = real(ct)
     return ct if ct.dtype == dtype else cast(ct, dtype)
 
 
@@ -135,13 +140,28 @@ def _split_like_vjp(ct: tuple[Any, ...], x: Any, *likes: Any, out: Any, axis: in
     return (cast_ct(bind(CONCATENATE, *ct, axis=axis), x), *(None for _ in likes))
 
 
-RESHAPE_LIKE = defop("reshape_like", _infer_reshape_like, _reshape_like, _reshape_like_vjp)
-BROADCAST_LIKE = defop(
-    "broadcast_like", _infer_broadcast_like, _broadcast_like, _broadcast_like_vjp
+RESHAPE_LIKE = defop(
+    "reshape_like",
+    _infer_reshape_like,
+    _reshape_like,
+    _reshape_like_vjp,
+    jvp=linear_jvp("reshape_like"),
 )
-SUM_LIKE = defop("sum_like", _infer_sum_like, _sum_like, _sum_like_vjp)
+BROADCAST_LIKE = defop(
+    "broadcast_like",
+    _infer_broadcast_like,
+    _broadcast_like,
+    _broadcast_like_vjp,
+    jvp=linear_jvp("broadcast_like"),
+)
+SUM_LIKE = defop("sum_like", _infer_sum_like, _sum_like, _sum_like_vjp, jvp=linear_jvp("sum_like"))
 SPLIT_LIKE = defop(
-    "split_like", _infer_split_like, _split_like, _split_like_vjp, multiple_results=True
+    "split_like",
+    _infer_split_like,
+    _split_like,
+    _split_like_vjp,
+    multiple_results=True,
+    jvp=linear_jvp("split_like"),
 )
 
 

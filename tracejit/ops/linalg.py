@@ -18,6 +18,7 @@ from tracejit.errors import ShapeError
 from tracejit.ops.arguments import arg_aval
 from tracejit.ops.elementwise import multiply
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, shape_text
+from tracejit.ops.jvp_rules import bilinear_jvp
 from tracejit.ops.like import takes_gradient
 from tracejit.ops.reduction import sum as reduce_sum
 from tracejit.ops.registry import bind, defop
@@ -128,8 +129,8 @@ def _dot_vjp(ct: Any, x: Any, y: Any, *, out: Any) -> tuple[Any, ...]:
     return dx, dy
 
 
-MATMUL = defop("matmul", _infer_matmul, jnp.matmul, _matmul_vjp)
-DOT = defop("dot", _infer_dot, jnp.dot, _dot_vjp)
+MATMUL = defop("matmul", _infer_matmul, jnp.matmul, _matmul_vjp, jvp=bilinear_jvp("matmul"))
+DOT = defop("dot", _infer_dot, jnp.dot, _dot_vjp, jvp=bilinear_jvp("dot"))
 
 
 def matmul(x: Any, y: Any) -> Any:

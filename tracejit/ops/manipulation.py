@@ -25,6 +25,7 @@ from tracejit.ops.arguments import arg_aval, concrete_value, locates_errors
 from tracejit.ops.elementwise import add
 from tracejit.ops.indexing import FULL_SLICE, INDEX_ADD, SLICE
 from tracejit.ops.infer import broadcast_shapes, normalize_axes, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.like import broadcast_like, cast_ct, takes_gradient
 from tracejit.ops.registry import bind, defop
 from tracejit.ops.shape import (
@@ -227,13 +228,20 @@ def _unstack_vjp(ct: tuple[Any, ...], x: Any, *, out: Any, axis: int) -> tuple[A
     return (cast_ct(bind(STACK, *ct, axis=axis), x),)
 
 
-FLIP = defop("flip", _infer_flip, _flip, _flip_vjp)
-ROLL = defop("roll", _infer_roll, _roll, _roll_vjp)
-TRIL = defop("tril", _triangle_infer("tril"), _tril, _tril_vjp)
-TRIU = defop("triu", _triangle_infer("triu"), _triu, _triu_vjp)
-TILE = defop("tile", _infer_tile, _tile, _tile_vjp)
-REPEAT = defop("repeat", _infer_repeat, _repeat, _repeat_vjp)
-UNSTACK = defop("unstack", _infer_unstack, _unstack, _unstack_vjp, multiple_results=True)
+FLIP = defop("flip", _infer_flip, _flip, _flip_vjp, jvp=linear_jvp("flip"))
+ROLL = defop("roll", _infer_roll, _roll, _roll_vjp, jvp=linear_jvp("roll"))
+TRIL = defop("tril", _triangle_infer("tril"), _tril, _tril_vjp, jvp=linear_jvp("tril"))
+TRIU = defop("triu", _triangle_infer("triu"), _triu, _triu_vjp, jvp=linear_jvp("triu"))
+TILE = defop("tile", _infer_tile, _tile, _tile_vjp, jvp=linear_jvp("tile"))
+REPEAT = defop("repeat", _infer_repeat, _repeat, _repeat_vjp, jvp=linear_jvp("repeat"))
+UNSTACK = defop(
+    "unstack",
+    _infer_unstack,
+    _unstack,
+    _unstack_vjp,
+    multiple_results=True,
+    jvp=linear_jvp("unstack"),
+)
 
 
 # Public functions --------------------------------------------------------------------------------

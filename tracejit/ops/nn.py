@@ -27,6 +27,7 @@ from tracejit.ops.elementwise import (
     where,
 )
 from tracejit.ops.infer import elementwise_infer, jax_dtype, normalize_axis
+from tracejit.ops.jvp_rules import reduction_jvp, symmetric_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.reduction import (
     Axis,
@@ -102,6 +103,14 @@ def _logsumexp_grad(ct: Any, x: Any, out: Any, *, axes: tuple[int, ...], keepdim
     return multiply(keep_reduced_dims(ct, axes, keepdims), weights)
 
 
+def _log_softmax_jvp(tangents: Any, x: Any, *, out: Any, axis: int) -> Any:
+    """``t - sum(softmax(x) * t)``: the Jacobian ``I - 1 softmax^T`` is not symmetric."""
+    (t,) = tangents
+    if t is None:
+        return None
+    return subtract(t, reduce_sum(multiply(exp(out), t), axis=axis, keepdims=True))
+
+
 def _gelu(x: Any, *, approximate: bool) -> Any:
     return jax.nn.gelu(x, approximate=approximate)
 
@@ -135,15 +144,26 @@ SIGMOID = _activation("sigmoid", jax.nn.sigmoid, _unary(_sigmoid_grad))
 SOFTPLUS = _activation("softplus", jax.nn.softplus, _unary(_softplus_grad))
 GELU = _activation("gelu", _gelu, _unary(_gelu_grad))
 ERF = _activation("erf", jax.lax.erf, _unary(_erf_grad))
-SOFTMAX = defop("softmax", _normalizer_infer("softmax", _softmax), _softmax, _unary(_softmax_grad))
+SOFTMAX = defop(
+    "softmax",
+    _normalizer_infer("softmax", _softmax),
+    _softmax,
+    _unary(_softmax_grad),
+    jvp=symmetric_jvp(_unary(_softmax_grad)),
+)
 LOG_SOFTMAX = defop(
     "log_softmax",
     _normalizer_infer("log_softmax", _log_softmax),
     _log_softmax,
     _unary(_log_softmax_grad),
+    jvp=_log_softmax_jvp,
 )
 LOGSUMEXP = defop(
-    "logsumexp", reduction_infer("logsumexp", _logsumexp), _logsumexp, _unary(_logsumexp_grad)
+    "logsumexp",
+    reduction_infer("logsumexp", _logsumexp),
+    _logsumexp,
+    _unary(_logsumexp_grad),
+    jvp=reduction_jvp(_unary(_logsumexp_grad)),
 )
 
 

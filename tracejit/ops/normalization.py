@@ -29,6 +29,7 @@ from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.creation import ones_like
 from tracejit.ops.elementwise import add, cast, divide, multiply, rsqrt, square, subtract
 from tracejit.ops.infer import jax_dtype, normalize_axes, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import transpose_jvp
 from tracejit.ops.like import cast_ct, reshape_like, takes_gradient
 from tracejit.ops.reduction import mean
 from tracejit.ops.reduction import sum as reduce_sum
@@ -173,7 +174,11 @@ def _layer_norm_vjp(
 
 
 LAYER_NORM = defop(
-    "layer_norm", _infer_layer_norm("layer_norm", _layer_norm), _layer_norm, _layer_norm_vjp
+    "layer_norm",
+    _infer_layer_norm("layer_norm", _layer_norm),
+    _layer_norm,
+    _layer_norm_vjp,
+    jvp=transpose_jvp("layer_norm"),
 )
 
 
@@ -199,7 +204,13 @@ def _rms_norm_vjp(
     return [cast_ct(dx, x) if takes_gradient(x) else None, *cts]
 
 
-RMS_NORM = defop("rms_norm", _infer_layer_norm("rms_norm", _rms_norm), _rms_norm, _rms_norm_vjp)
+RMS_NORM = defop(
+    "rms_norm",
+    _infer_layer_norm("rms_norm", _rms_norm),
+    _rms_norm,
+    _rms_norm_vjp,
+    jvp=transpose_jvp("rms_norm"),
+)
 
 
 # batch_norm --------------------------------------------------------------------------------------
@@ -255,7 +266,12 @@ def _batch_norm_vjp(
 
 
 BATCH_NORM = defop(
-    "batch_norm", _infer_batch_norm, _batch_norm, _batch_norm_vjp, multiple_results=True
+    "batch_norm",
+    _infer_batch_norm,
+    _batch_norm,
+    _batch_norm_vjp,
+    multiple_results=True,
+    jvp=transpose_jvp("batch_norm"),
 )
 
 
@@ -337,6 +353,7 @@ BATCH_NORM_INFERENCE = defop(
     _infer_batch_norm_inference,
     _batch_norm_inference,
     _batch_norm_inference_vjp,
+    jvp=transpose_jvp("batch_norm_inference"),
 )
 
 
@@ -414,7 +431,9 @@ def _group_norm_vjp(
     return [cast_ct(reshape_like(_centered_dx(g, x_hat, inv, axes), x), x), *param_cts]
 
 
-GROUP_NORM = defop("group_norm", _infer_group_norm, _group_norm, _group_norm_vjp)
+GROUP_NORM = defop(
+    "group_norm", _infer_group_norm, _group_norm, _group_norm_vjp, jvp=transpose_jvp("group_norm")
+)
 
 
 # Public functions --------------------------------------------------------------------------------

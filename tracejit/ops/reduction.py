@@ -23,10 +23,11 @@ from tracejit.errors import OpError, OpTypeError
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.elementwise import cast, divide, equal, multiply, where
 from tracejit.ops.infer import jax_dtype, normalize_axes, shape_text
+from tracejit.ops.jvp_rules import linear_jvp, reduction_jvp
 from tracejit.ops.like import broadcast_like, cast_ct, takes_gradient
 from tracejit.ops.registry import OpDef, bind, defop
 from tracejit.ops.shape import EXPAND_DIMS, broadcast_to
-from tracejit.types import AVal, float32, int32
+from tracejit.types import AVal, as_dtype, float32, int32
 
 Axis = int | Sequence[int] | None
 
@@ -169,11 +170,16 @@ def _prod_vjp(ct: Any, x: Any, *, out: Any, axes: tuple[int, ...], keepdims: boo
     return (cast_ct(multiply(keep_reduced_dims(ct, axes, keepdims), grad), x),)
 
 
-SUM = _defreduction("sum", jnp.sum, _sum_vjp)
-MEAN = _defreduction("mean", jnp.mean, _mean_vjp)
-MAX = _defreduction("max", jnp.max, _chooser_vjp, needs_elements=True)
-MIN = _defreduction("min", jnp.min, _chooser_vjp, needs_elements=True)
-PROD = _defreduction("prod", jnp.prod, _prod_vjp)
+# JVPs: sum and mean are linear; max, min and prod weigh the tangent by their gradient.
+SUM = _defreduction("sum", jnp.sum, _sum_vjp, jvp=linear_jvp("sum"))
+MEAN = _defreduction("mean", jnp.mean, _mean_vjp, jvp=linear_jvp("mean"))
+MAX = _defreduction(
+    "max", jnp.max, _chooser_vjp, jvp=reduction_jvp(_chooser_vjp), needs_elements=True
+)
+MIN = _defreduction(
+    "min", jnp.min, _chooser_vjp, jvp=reduction_jvp(_chooser_vjp), needs_elements=True
+)
+PROD = _defreduction("prod", jnp.prod, _prod_vjp, jvp=reduction_jvp(_prod_vjp))
 ANY = _defreduction("any", jnp.any, differentiable=False)
 ALL = _defreduction("all", jnp.all, differentiable=False)
 ARGMAX = _defarg("argmax", jnp.argmax)
@@ -186,14 +192,17 @@ def reduction_params(op: str, x: Any, axis: Axis, keepdims: bool) -> dict[str, A
 
 
 @locates_errors
-def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
-    """Sum of elements over ``axis`` (an int, a tuple, or None for all axes).
+def sum(  # noqa: A001 - numpy's name
+    x: Any, axis: Axis = None, keepdims: bool = False, *, dtype: Any = None
+) -> Any:
+    """Sum of elements over ``axis`` (an int, a tuple, or None for all axes); with ``dtype``,
+    ``x`` is cast to it first (the array API standard's rule).
 
     >>> import tracejit as tj
     >>> tj.sum(tj.constant([[1, 2], [3, 4]]), axis=0).numpy()
     array([4, 6], dtype=int32)
     """
-    return bind(SUM, x, **reduction_params("sum", x, axis, keepdims))
+    return bind(SUM, _cast_for("sum", x, dtype), **reduction_params("sum", x, axis, keepdims))
 
 
 @locates_errors
@@ -226,9 +235,18 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 
 @locates_errors
-def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
-    """Product of elements over ``axis``."""
-    return bind(PROD, x, **reduction_params("prod", x, axis, keepdims))
+def prod(x: Any, axis: Axis = None, keepdims: bool = False, *, dtype: Any = None) -> Any:
+    """Product of elements over ``axis``; with ``dtype``, ``x`` is cast to it first."""
+    return bind(PROD, _cast_for("prod", x, dtype), **reduction_params("prod", x, axis, keepdims))
+
+
+def _cast_for(op: str, x: Any, dtype: Any) -> Any:
+    """``x`` in the requested accumulation ``dtype`` (unchanged when None or already so)."""
+    if dtype is None:
+        return x
+    if arg_aval(op, x).dtype == as_dtype(dtype):
+        return x
+    return cast(x, dtype)
 
 
 def _arg_params(op: str, x: Any, axis: int | None, keepdims: bool) -> dict[str, Any]:

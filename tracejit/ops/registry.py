@@ -6,6 +6,7 @@
 - ``impl(*arrays, **params)`` is a jax function — the *same* callable runs eagerly, folds constants
   and is lowered inside ``jax.jit``, so the three can never disagree;
 - ``vjp`` (added by the autodiff issue) is written with tracejit ops;
+- ``jvp`` (forward mode, a keyword of ``defop``) is written with tracejit ops too;
 - flags are what passes read: ``elementwise``/``fusible`` (fusion), ``pure`` (CSE/DCE),
   ``commutative`` (CSE), ``foldable``/``random`` (constant folding), ``subgraphs`` (nested graph
   walks).
@@ -38,6 +39,9 @@ class OpDef:
     infer: InferFn
     impl: Callable[..., Any]
     vjp: Callable[..., Any] | None = None
+    # Forward mode: ``jvp(tangents, *primals, out, **params)`` -> the result's tangent(s); see
+    # tracejit.ops.jvp_rules. None: derived from the VJP (tracejit.autodiff.forward_rules).
+    jvp: Callable[..., Any] | None = None
     # tj.vmap: ``batch(args, dims, **params) -> (outputs, out_dims)``, written with tracejit ops
     # (``dims[i]``: the batch axis of ``args[i]``, or None); or the reason the op has none.
     batch: Callable[..., Any] | None = None

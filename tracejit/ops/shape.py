@@ -22,6 +22,7 @@ from tracejit.ops.advanced_indexing import gather_index
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.indexing import FULL_SLICE, SLICE, getitem, take
 from tracejit.ops.infer import jax_dtype, normalize_axes, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.like import cast_ct, reshape_like, split_like, sum_like
 from tracejit.ops.registry import bind, defop
 from tracejit.types import AVal
@@ -289,16 +290,33 @@ def _split_vjp(
     return (cast_ct(bind(CONCATENATE, *ct, axis=axis), x),)
 
 
-TRANSPOSE = defop("transpose", _infer_transpose, _transpose, _transpose_vjp)
-RESHAPE = defop("reshape", _infer_reshape, _reshape, _reshape_vjp)
-BROADCAST_TO = defop(
-    "broadcast_to", _infer_broadcast_to, _broadcast_to, _broadcast_to_vjp, fusible=True
+TRANSPOSE = defop(
+    "transpose", _infer_transpose, _transpose, _transpose_vjp, jvp=linear_jvp("transpose")
 )
-EXPAND_DIMS = defop("expand_dims", _infer_expand_dims, _expand_dims, _expand_dims_vjp)
-SQUEEZE = defop("squeeze", _infer_squeeze, _squeeze, _squeeze_vjp)
-CONCATENATE = defop("concatenate", _infer_concatenate, _concatenate, _concatenate_vjp)
-STACK = defop("stack", _infer_stack, _stack, _stack_vjp)
-SPLIT = defop("split", _infer_split, _split, _split_vjp, multiple_results=True)
+RESHAPE = defop("reshape", _infer_reshape, _reshape, _reshape_vjp, jvp=linear_jvp("reshape"))
+BROADCAST_TO = defop(
+    "broadcast_to",
+    _infer_broadcast_to,
+    _broadcast_to,
+    _broadcast_to_vjp,
+    fusible=True,
+    jvp=linear_jvp("broadcast_to"),
+)
+EXPAND_DIMS = defop(
+    "expand_dims", _infer_expand_dims, _expand_dims, _expand_dims_vjp, jvp=linear_jvp("expand_dims")
+)
+SQUEEZE = defop("squeeze", _infer_squeeze, _squeeze, _squeeze_vjp, jvp=linear_jvp("squeeze"))
+CONCATENATE = defop(
+    "concatenate",
+    _infer_concatenate,
+    _concatenate,
+    _concatenate_vjp,
+    jvp=linear_jvp("concatenate", None),
+)
+STACK = defop("stack", _infer_stack, _stack, _stack_vjp, jvp=linear_jvp("stack", None))
+SPLIT = defop(
+    "split", _infer_split, _split, _split_vjp, jvp=linear_jvp("split"), multiple_results=True
+)
 
 
 @locates_errors

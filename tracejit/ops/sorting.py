@@ -24,6 +24,7 @@ from tracejit.errors import OpError, OpTypeError, ShapeError
 from tracejit.ops.arguments import arg_aval, locates_errors
 from tracejit.ops.indexing import take
 from tracejit.ops.infer import broadcast_shapes, jax_dtype, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import linear_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.registry import bind, defop
 from tracejit.types import AVal, is_integer
@@ -138,6 +139,15 @@ def _sort_vjp(
     return (cast_ct(bind(ALONG_AXIS_ADD, zeros_like(x), origin, ct, axis=axis), x),)
 
 
+def _sort_jvp(tangents: Any, x: Any, *, out: Any, axis: int, descending: bool, stable: bool) -> Any:
+    """The tangent moves with its element: gathered in sorted order."""
+    (t,) = tangents
+    if t is None:
+        return None
+    origin = bind(ARGSORT, x, axis=axis, descending=descending, stable=stable)
+    return bind(TAKE_ALONG_AXIS, t, origin, axis=axis)
+
+
 # searchsorted ------------------------------------------------------------------------------------
 def _infer_searchsorted(x1: AVal, x2: AVal, *, side: str) -> AVal:
     if x1.ndim != 1:
@@ -178,12 +188,20 @@ def _nonzero(x: Any, *, size: int | None, fill_value: Any) -> tuple[Any, ...]:
 
 
 TAKE_ALONG_AXIS = defop(
-    "take_along_axis", _infer_take_along_axis, _take_along_axis, _take_along_axis_vjp
+    "take_along_axis",
+    _infer_take_along_axis,
+    _take_along_axis,
+    _take_along_axis_vjp,
+    jvp=linear_jvp("take_along_axis"),
 )
 ALONG_AXIS_ADD = defop(
-    "along_axis_add", _infer_along_axis_add, _along_axis_add, _along_axis_add_vjp
+    "along_axis_add",
+    _infer_along_axis_add,
+    _along_axis_add,
+    _along_axis_add_vjp,
+    jvp=linear_jvp("along_axis_add", (0, 2)),
 )
-SORT = defop("sort", _sort_infer("sort", _sort), _sort, _sort_vjp)
+SORT = defop("sort", _sort_infer("sort", _sort), _sort, _sort_vjp, jvp=_sort_jvp)
 ARGSORT = defop("argsort", _sort_infer("argsort", _argsort), _argsort, differentiable=False)
 SEARCHSORTED = defop("searchsorted", _infer_searchsorted, _searchsorted, differentiable=False)
 NONZERO = defop("nonzero", _infer_nonzero, _nonzero, differentiable=False, multiple_results=True)

@@ -38,6 +38,7 @@ from tracejit.ops.elementwise import (
 )
 from tracejit.ops.indexing import FULL_SLICE, SLICE
 from tracejit.ops.infer import jax_dtype, normalize_axes, normalize_axis, shape_text
+from tracejit.ops.jvp_rules import linear_jvp, transpose_jvp
 from tracejit.ops.like import cast_ct, takes_gradient
 from tracejit.ops.manipulation import FLIP, moveaxis
 from tracejit.ops.reduction import Axis, mean, sum
@@ -120,12 +121,14 @@ CUMULATIVE_SUM = defop(
     _cumulative_infer("cumulative_sum", _cumulative_sum),
     _cumulative_sum,
     _cumulative_sum_vjp,
+    jvp=linear_jvp("cumulative_sum"),
 )
 CUMULATIVE_PROD = defop(
     "cumulative_prod",
     _cumulative_infer("cumulative_prod", _cumulative_prod),
     _cumulative_prod,
     _cumulative_prod_vjp,
+    jvp=transpose_jvp("cumulative_prod"),
 )
 
 

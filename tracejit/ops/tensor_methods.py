@@ -16,12 +16,19 @@ from tracejit.runtime.placement import placement_device, resolve_device
 from tracejit.types import AVal
 
 
+def is_tensor_leaf(x: Any) -> bool:
+    """``is_leaf`` for tracejit's own ``jax.tree_util`` walks: eager tensors and Variables are
+    jax pytree nodes (so jax functions accept them), but to tracejit they are leaves."""
+    return isinstance(x, TensorMethods)
+
+
 class TensorMethods:
     """Mixin: subclasses provide ``aval``."""
 
     __slots__ = ()
-    # numpy must defer to our reflected operators (np_array + tensor -> tensor).
-    __array_ufunc__ = None
+    # numpy and jax see tensors through the protocols each subclass implements
+    # (__array_ufunc__, __array_function__, __jax_array__: see tracejit/eager/interop.py); the
+    # priority is for libraries that still read numpy's older deferral rule.
     __array_priority__ = 100
 
     @property

@@ -23,6 +23,7 @@ import jax
 from tracejit.eager.variable import Variable
 from tracejit.errors import trims_tracebacks
 from tracejit.ops.jax_call import jax_function
+from tracejit.ops.tensor_methods import is_tensor_leaf
 from tracejit.optim import Optimizer
 from tracejit.tracing import context
 
@@ -78,7 +79,7 @@ class Optax(Optimizer):
                 raise TypeError(f"from_optax: expected Variables, got {type(v).__name__}")
         with context.paused_tracing():
             init = jax_function(self.tx.init, name="optax_init")(list(variables))
-            leaves, treedef = jax.tree_util.tree_flatten(init)
+            leaves, treedef = jax.tree_util.tree_flatten(init, is_leaf=is_tensor_leaf)
             self.state = [
                 Variable(leaf, trainable=False, name=f"optimizer/optax/{i}")
                 for i, leaf in enumerate(leaves)

@@ -156,10 +156,14 @@ class Optimizer:
         """The slot variables of ``variable`` (created on first use)."""
         found = self._slots.get(id(variable))
         if found is None:
+            # values a checkpoint restore kept for this variable's slots (it was built later)
+            saved = self.__dict__.get("__deferred_slots__", {}).pop(id(variable), {})
             with context.paused_tracing():
                 found = {
                     name: Variable(
-                        full_like(variable, self._slot_initial.get(name, 0.0)),
+                        saved[name]
+                        if name in saved
+                        else full_like(variable, self._slot_initial.get(name, 0.0)),
                         trainable=False,
                         name=f"{variable.name}/{name}",
                     )

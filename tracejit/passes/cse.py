@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tracejit.host import host_or_none
 from tracejit.ir.graph import Graph, Node, Value
 from tracejit.passes.rewrite import RewriteContext, forward_rewrite
 
@@ -14,8 +15,10 @@ _CONST_BYTES = 4096  # constants up to this size are compared by contents
 
 
 def _const_key(value: Value, array: Any) -> Any:
-    host = np.asarray(array)
-    if host.nbytes > _CONST_BYTES:
+    if np.size(array) * np.dtype(value.aval.dtype).itemsize > _CONST_BYTES:
+        return None
+    host = host_or_none(array)  # None: a global array this process holds only part of
+    if host is None:
         return None
     return (value.aval, host.tobytes(), type(array) if np.ndim(array) == 0 else None)
 

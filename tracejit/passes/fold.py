@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 
 from tracejit import config
+from tracejit.host import holds_whole
 from tracejit.ir.graph import Graph, Node, Value
 from tracejit.passes.rewrite import RewriteContext, forward_rewrite
 
@@ -19,12 +20,13 @@ def _visit(ctx: RewriteContext, node: Node) -> tuple[Value, ...] | None:
     if not (op.foldable and op.pure and not op.random and not op.subgraphs):
         return None
     arrays = [ctx.const_value(v) for v in node.inputs]
-    if any(a is None for a in arrays):
-        return None
+    if any(a is None or not holds_whole(a) for a in arrays):
+        return None  # (a global array of several processes' devices is not folded here)
     limit = config.fold_limit()
     if any(out.aval.size is None or out.aval.size > limit for out in node.outputs):
         return None
-    with jax.default_device(jax.devices("cpu")[0]):
+    # This process's CPU: in a multi-process run jax.devices("cpu")[0] is process 0's.
+    with jax.default_device(jax.local_devices(backend="cpu")[0]):
         result = op.impl(*arrays, **node.params)
     results = result if op.multiple_results else (result,)
     return tuple(ctx.add_const(out.aval, array) for out, array in zip(node.outputs, results))

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from tracejit import config
@@ -23,7 +24,7 @@ from tracejit.passes.dce import dce
 from tracejit.passes.fold import fold
 from tracejit.passes.fuse import fuse_elementwise
 from tracejit.passes.hoist import hoist
-from tracejit.passes.patterns import fuse_patterns
+from tracejit.passes.patterns import MADE_OPS, fuse_patterns
 from tracejit.passes.rewrite import map_subgraphs
 from tracejit.passes.simplify import simplify
 
@@ -38,6 +39,8 @@ PASSES: dict[str, Pass] = {
     "fuse_patterns": fuse_patterns,
     "fuse": fuse_elementwise,
 }
+# Passes whose report row counts the ops of these names they made (the patterns that fired).
+REPORTED_OPS: dict[str, frozenset[str]] = {"fuse_patterns": MADE_OPS}
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold",
     "simplify",
@@ -58,10 +61,16 @@ class PassRecord:
     nodes_after: int
     seconds: float
     regions: int = 0  # fused regions the pass made (net)
+    made: tuple[tuple[str, int], ...] = ()  # (op name, how many more) for REPORTED_OPS
+
+    def notes(self) -> list[str]:
+        """``4 fused regions``, ``1 dot_product_attention``: what the pass made."""
+        made = [f"{count} {name}" for name, count in self.made]
+        return ([_regions(self.regions)] if self.regions else []) + made
 
     def __str__(self) -> str:
         counts = f"{self.nodes_before} -> {self.nodes_after} nodes"
-        made = f", {_regions(self.regions)}" if self.regions else ""
+        made = "".join(f", {note}" for note in self.notes())
         return f"{self.name}: {counts}{made}, {self.seconds * 1e3:.2f} ms"
 
 
@@ -71,7 +80,7 @@ class PassReport(list):  # type: ignore[type-arg]
     def __str__(self) -> str:
         lines = [f"{'pass':<16}{'nodes before':>14}{'nodes after':>13}{'ms':>10}"]
         for r in self:
-            made = f"  {_regions(r.regions)}" if r.regions else ""
+            made = f"  {', '.join(r.notes())}" if r.notes() else ""
             lines.append(
                 f"{r.name:<16}{r.nodes_before:>14}{r.nodes_after:>13}{r.seconds * 1e3:>10.2f}{made}"
             )
@@ -119,6 +128,22 @@ def count_regions(graph: Graph) -> int:
     return total
 
 
+def count_ops(graph: Graph, names: frozenset[str]) -> Counter[str]:
+    """How many nodes of each op in ``names`` the graph holds, nested graphs included."""
+    counts: Counter[str] = Counter()
+    for node in graph.nodes:
+        if node.op.name in names:
+            counts[node.op.name] += 1
+        for _, sub in nested_graphs(node):
+            counts.update(count_ops(sub, names))
+    return counts
+
+
+def _made(before: Graph, after: Graph, names: frozenset[str]) -> tuple[tuple[str, int], ...]:
+    more = count_ops(after, names) - count_ops(before, names)  # keeps only increases
+    return tuple(sorted(more.items()))
+
+
 def stage_label(name: str, delta: int, regions: int) -> str:
     """The provenance entry of a pass that changed the graph: ``cse(-3)``, ``fuse(4 regions)``,
     or the bare name when the node count stayed the same and no region was made."""
@@ -147,14 +172,17 @@ def run_pipeline(
         result = transform(map_subgraphs(graph, transform))
         elapsed = time.perf_counter() - start
         regions = 0
+        made: tuple[tuple[str, int], ...] = ()
         if result is not graph:
+            if name in REPORTED_OPS:
+                made = _made(graph, result, REPORTED_OPS[name])
             count = count_nodes(result)
             regions = count_regions(result) - count_regions(graph)
             stage = stage_label(name, count - before, regions)
             result = dataclasses.replace(result, provenance=graph.provenance + (stage,))
             if check:
                 verify(result)
-        report.append(PassRecord(name, before, count, elapsed, regions))
+        report.append(PassRecord(name, before, count, elapsed, regions, made))
         graph = result
         if directory and dump_name:
             _dump(directory, dump_name, index, name, graph)

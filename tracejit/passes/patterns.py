@@ -3,7 +3,9 @@
 - ``add(matmul(x, w), b)`` -> ``dense[activation=none](x, w, b)``, then ``relu/sigmoid/tanh`` of
   that -> ``dense[activation=relu]``;
 - ``log(softmax(x))`` -> ``log_softmax(x)`` (numerically stable: no log of an underflowed 0);
-- ``-sum(labels * log_softmax(logits, -1), -1)`` -> ``softmax_cross_entropy(logits, labels)``.
+- ``-sum(labels * log_softmax(logits, -1), -1)`` -> ``softmax_cross_entropy(logits, labels)``;
+- ``softmax(q @ k^T * scale [+ bias]) @ v`` -> ``dot_product_attention`` (attention_pattern.py),
+  and a transpose of a transpose -> one transpose (or none: the rewrite's layout changes cancel).
 
 A pattern fires only when the intermediate values have no other users (or the rewrite would
 compute them twice).
@@ -17,8 +19,12 @@ from tracejit.errors import OpError
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ops.fused import DENSE, SOFTMAX_CROSS_ENTROPY
 from tracejit.ops.nn import LOG_SOFTMAX
+from tracejit.ops.shape import TRANSPOSE
+from tracejit.passes.attention_pattern import fuse_attention
 from tracejit.passes.rewrite import RewriteContext, rewrite_and_clean
 
+# The ops the patterns make: the pass report counts them (``fuse_patterns ... 1 dense``).
+MADE_OPS = frozenset({"dense", "log_softmax", "softmax_cross_entropy", "dot_product_attention"})
 _FUSIBLE_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 
 
@@ -64,6 +70,18 @@ def fuse_patterns(graph: Graph) -> Graph:
                 result = emit(ctx, node, LOG_SOFTMAX, inner.inputs, inner.params)
         elif name == "negative":
             result = _cross_entropy(ctx, node, single, emit)
+        elif name == "matmul":
+            result = fuse_attention(ctx, node, single)
+            if result:
+                uses[result[0]] = uses[node.outputs[0]]
+        elif name == "transpose":  # e.g. the attention rewrite's output transpose, undone
+            inner = single(node.inputs[0], "transpose")
+            if inner is not None:
+                axes = tuple(inner.params["axes"][a] for a in node.params["axes"])
+                if axes == tuple(range(len(axes))):
+                    uses[inner.inputs[0]] += uses[node.outputs[0]]
+                    return (inner.inputs[0],)
+                result = emit(ctx, node, TRANSPOSE, inner.inputs, {"axes": axes})
         return result or None
 
     return rewrite_and_clean(graph, visit)  # the replaced intermediates are now dead

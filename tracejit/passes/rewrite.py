@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tracejit.host import host_or_none
 from tracejit.ir.graph import Graph, Node, Params, Value, map_nested, nested_graphs
 from tracejit.ir.source import SourceLoc
 from tracejit.ops.registry import OpDef
@@ -134,5 +135,7 @@ def is_scalar_const(ctx: RewriteContext, value: Value, number: float) -> bool:
     array = ctx.const_value(value)
     if array is None:
         return False
-    host = np.asarray(array)
+    host = host_or_none(array)  # None: a global array of another process's devices
+    if host is None:
+        return False
     return host.size > 0 and host.size <= 64 and bool(np.all(host == number))

@@ -107,7 +107,8 @@ def placement_device() -> jax.Device:
     if placed is not None:
         return placed
     default = jax.config.jax_default_device  # a device, a platform name, or None
-    return default if isinstance(default, jax.Device) else jax.devices()[0]
+    # (jax.devices()[0] is process 0's in a multi-process run: this process's own first one)
+    return default if isinstance(default, jax.Device) else jax.local_devices()[0]
 
 
 def device_mismatch(device: Any) -> str | None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tracejit.host import gather_array
 from tracejit.ir.graph import Graph, Node, Params, Value
 from tracejit.ir.source import SourceLoc
 from tracejit.ir.verify import verify
@@ -83,7 +84,7 @@ class GraphEncoder:
         if found is not None:
             return found[1]
         key = f"c{len(self._keys)}"
-        stored = np.asarray(array)
+        stored = gather_array(array)  # a global constant split over processes: gathered
         dtype_name(stored.dtype)  # raises the clear error for dtypes that cannot be stored
         self.arrays[key] = stored
         self._keys[id(array)] = (array, key)  # keep the object alive so its id stays unique

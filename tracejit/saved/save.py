@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tracejit.eager.variable import Variable
+from tracejit.host import gather_array
 from tracejit.saved import files, structure
 from tracejit.saved.ir_json import GraphEncoder
 from tracejit.tracing.function import ConcreteFunction, Function
@@ -75,7 +76,7 @@ def save(obj: Any, directory: str, signatures: Signatures = None) -> str:
     }
     variables = []
     for i, (path, variable) in enumerate(naming.variables):
-        arrays[f"v{i}"] = np.asarray(variable._value)
+        arrays[f"v{i}"] = gather_array(variable._value)  # (split over processes: gathered)
         variables.append(
             {"path": path, "name": variable.name, "trainable": variable.trainable, "array": f"v{i}"}
         )

@@ -25,6 +25,7 @@ from tracejit.ir.verify import verify
 from tracejit.passes.manager import PassReport, run_pipeline
 from tracejit.passes.manager import resolve as resolve_pipeline
 from tracejit.runtime.executable import Executable
+from tracejit.runtime.pure import to_jax as pure_function
 from tracejit.runtime.sharding import resolve_shardings
 from tracejit.tracing import checks, context, inspection, retracing
 from tracejit.tracing import concrete as info
@@ -211,6 +212,29 @@ class ConcreteFunction:
         from tracejit.saved.export import export
 
         return export(self, **options)
+
+    def to_jax(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """This trace as a pure jax function: ``(fn, state)`` with
+        ``fn(state, *args) -> (new_state, outputs)``.
+
+        ``state`` holds the current value of each variable the trace uses (``self.variables``
+        order), ``new_state`` the values after the call (the assigned ones updated); arguments
+        are as for calling this concrete function, outputs are jax arrays in the function's
+        output structure. ``fn`` runs the optimized graph's ops, so ``jax.jit``, ``jax.grad``,
+        ``jax.vmap`` and ``jax.lax.scan`` accept it. Nothing is written back to the variables.
+
+        >>> import jax, tracejit as tj
+        >>> w = tj.Variable(2.0)
+        >>> @tj.function
+        ... def scale(x):
+        ...     w.assign_add(1.0)
+        ...     return w * x
+        >>> fn, state = scale.get_concrete_function(tj.constant(1.0)).to_jax()
+        >>> new_state, y = jax.jit(fn)(state, 5.0)
+        >>> float(new_state[0]), float(y), float(w.numpy())
+        (3.0, 15.0, 2.0)
+        """
+        return pure_function(self)
 
     def backward_function(self) -> Function[..., Any]:
         """A compiled function computing this trace's VJP (made on first use)."""
@@ -447,6 +471,17 @@ class Function(Generic[P, R]):
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         """jax's ``Lowered`` object for these arguments: ``f.lower(x).as_text()`` is StableHLO."""
         return self.get_concrete_function(*args, **kwargs).lower(*args, **kwargs)
+
+    def to_jax(self, *args: Any, **kwargs: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """Trace for these example arguments and convert: ``(fn, state)`` of
+        ``self.get_concrete_function(*args, **kwargs).to_jax()`` (see ``ConcreteFunction.to_jax``).
+
+        >>> import jax, jax.numpy as jnp, tracejit as tj
+        >>> fn, state = tj.function(lambda x: tj.sum(x * x)).to_jax(tj.zeros((3,)))
+        >>> jax.grad(lambda x: fn(state, x)[1])(jnp.arange(3.0))
+        Array([0., 2., 4.], dtype=float32)
+        """
+        return self.get_concrete_function(*args, **kwargs).to_jax()
 
     def summary(self) -> inspection.FunctionSummary:
         """A table of the traces made so far: signature, node counts before and after

@@ -23,6 +23,7 @@ from tracejit.errors import (
     trimmed,
 )
 from tracejit.ir.graph import Graph, nested_graphs
+from tracejit.ops.tensor_methods import is_tensor_leaf
 from tracejit.passes.manager import count_nodes
 from tracejit.tracing.retracing import definition_site, describe_call
 from tracejit.types import TensorSpec
@@ -36,7 +37,11 @@ def compile_trace(concrete: ConcreteFunction, args: tuple[Any, ...], kwargs: dic
     """jax's ``Compiled`` for one trace: for these example arguments, or for the trace's own
     input avals when every dimension is known."""
     if args or kwargs:
-        specs = [a for a in jax.tree_util.tree_leaves((args, kwargs)) if isinstance(a, TensorSpec)]
+        specs = [
+            a
+            for a in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_tensor_leaf)
+            if isinstance(a, TensorSpec)
+        ]
         unknown = [str(s.aval()) for s in specs if not s.aval().is_fully_known()]
     else:
         unknown = [str(a) for a in concrete.input_avals if not a.is_fully_known()]

@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from tracejit.eager import interop
 from tracejit.eager.tensor import Tensor
 from tracejit.eager.variable import Variable, check_assignable, converted_to
 from tracejit.errors import (
@@ -102,6 +103,23 @@ class Tracer(TensorMethods, context.Symbolic):
             "tj.function.",
             user_location(),
         )
+
+    # numpy and jax functions cannot compute with a symbolic tensor: they get the error that
+    # names the tracejit op to use (tracejit/eager/interop.py). Operators stay tracejit ops.
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        op = interop.as_operator(ufunc, method, inputs, kwargs)
+        if op is not None:  # ``numpy_array + x`` is ``np.add(numpy_array, x)``
+            return op(*inputs)
+        raise interop.numpy_error(*interop.ufunc_name(ufunc, method))
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        raise interop.numpy_error(*interop.numpy_function_name(func))
+
+    @property
+    def __jax_array__(self) -> Any:
+        if interop.called_by_jax_operator():
+            return None  # ``jax_array + x``: Python then calls our reflected operator
+        raise interop.jax_error()  # (jax reads this while abstractifying arguments)
 
     def __len__(self) -> int:
         if not self.value.aval.shape:

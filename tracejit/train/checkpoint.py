@@ -11,6 +11,13 @@ temporary folders.
 Restoring validates everything first (files, checksums, shapes and dtypes against the live
 variables) and only then assigns, so a failed restore leaves every variable untouched.
 
+In a multi-process run (``tj.distribute.initialize``) every process calls ``save`` / ``write``
+at the same point: each variable's whole value is read (a variable split over several
+processes' devices is gathered, a collective), process 0 alone writes the files, and every
+process returns the same path once the checkpoint is complete. A checkpoint holds whole values
+only, so any process count can restore it: every process reads the files (on a file system they
+share) and each variable takes its value in its own layout.
+
 >>> import tempfile
 >>> import tracejit as tj
 >>> w = tj.Variable([1.0, 2.0])
@@ -26,13 +33,16 @@ array([1., 2.], dtype=float32)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tracejit.eager.variable import Variable
 from tracejit.errors import trims_tracebacks
+from tracejit.host import gather_array
 from tracejit.module import Module
 from tracejit.saved import files
 from tracejit.tracing import context
@@ -121,19 +131,19 @@ class Checkpoint:
         directory ``d`` means ``d/ckpt``. Values are read first, so the checkpoint is one
         consistent snapshot."""
         _not_tracing("save")
-        arrays = {path: np.asarray(v._value) for path, v in self.variables().items()}
+        arrays = snapshot(self.variables())
         if os.path.isdir(file_prefix):
-            return write_checkpoint(file_prefix, arrays)
+            return on_process_zero(lambda: write_checkpoint(file_prefix, arrays))
         directory, prefix = os.path.split(os.path.abspath(file_prefix))
-        return write_checkpoint(directory, arrays, prefix)
+        return on_process_zero(lambda: write_checkpoint(directory, arrays, prefix))
 
     @trims_tracebacks
     def write(self, path: str) -> str:
         """Write a checkpoint at exactly ``path`` (no numbering; an existing one there is
         replaced atomically), as TF's ``Checkpoint.write``; return ``path``."""
         _not_tracing("write")
-        arrays = {p: np.asarray(v._value) for p, v in self.variables().items()}
-        return write_checkpoint_at(path, arrays)
+        arrays = snapshot(self.variables())
+        return on_process_zero(lambda: write_checkpoint_at(path, arrays))
 
     @trims_tracebacks
     def read(self, path: str) -> RestoreStatus:
@@ -190,10 +200,17 @@ class Checkpoint:
 
 class DeferredRestore:
     """Checkpoint entries under one module's path that no variable took yet: assigned to the
-    variables (and handed to the sub-modules) the module creates later under those names."""
+    variables (and handed to the sub-modules) the module creates later under those names.
 
-    def __init__(self, prefix: str, saved: dict[str, np.ndarray]) -> None:
+    ``slots`` (shared by all of one restore's deferrals): optimizer slot entries by the path of
+    the variable they belong to; when that variable appears, its optimizer gets them, and
+    creates those slots with the saved values (so resuming trains as if never stopped)."""
+
+    def __init__(
+        self, prefix: str, saved: dict[str, np.ndarray], slots: PendingSlots | None = None
+    ) -> None:
         self.prefix, self.saved = prefix, saved
+        self.slots: PendingSlots = {} if slots is None else slots
 
     def attach(self, key: str, value: Any) -> None:
         self._attach(f"{self.prefix}/{object_graph.escape(key)}", value)
@@ -205,10 +222,16 @@ class DeferredRestore:
             if problem:
                 raise CheckpointError(f"deferred restore of {path}: {problem}")
             value._value = jnp.asarray(array)  # a plain write: this also works while tracing
+            for optimizer, slot, slot_array in self.slots.pop(path, []):
+                problem = _mismatch(f"{path} ({slot} slot)", value, slot_array)
+                if problem:
+                    raise CheckpointError(f"deferred restore of {path}: {problem}")
+                pending = optimizer.__dict__.setdefault("__deferred_slots__", {})
+                pending.setdefault(id(value), {})[slot] = slot_array
         elif isinstance(value, Module):
             below = {p: a for p, a in self.saved.items() if p.startswith(path + "/")}
             if below:
-                value.__dict__["__deferred_restore__"] = DeferredRestore(path, below)
+                value.__dict__["__deferred_restore__"] = DeferredRestore(path, below, self.slots)
                 for key, child in list(vars(value).items()):
                     value.__dict__["__deferred_restore__"].attach(key, child)
         elif isinstance(value, (list, tuple)):
@@ -216,11 +239,22 @@ class DeferredRestore:
                 self._attach(f"{path}/{i}", item)
 
 
+# variable path -> (optimizer, slot name, saved value) for the slots of not-yet-built variables
+PendingSlots = dict[str, list[tuple[Any, str, np.ndarray]]]
+
+
 def _defer(graph: ObjectGraph, unused: dict[str, np.ndarray]) -> None:
+    slots: PendingSlots = {}
+    for opt_path, optimizer in graph.optimizers:
+        prefix = f"{opt_path}/{object_graph.SLOTS}/"
+        for path, array in unused.items():
+            if path.startswith(prefix) and "/" in path[len(prefix) :]:
+                base, slot = path[len(prefix) :].rsplit("/", 1)
+                slots.setdefault(base, []).append((optimizer, slot, array))
     for module_path, module in graph.modules.items():
         below = {p: a for p, a in unused.items() if p.startswith(module_path + "/")}
         if below:
-            module.__dict__["__deferred_restore__"] = DeferredRestore(module_path, below)
+            module.__dict__["__deferred_restore__"] = DeferredRestore(module_path, below, slots)
 
 
 def list_variables(path: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -243,6 +277,47 @@ def _mismatch(path: str, target: Any, array: np.ndarray) -> str | None:
         got = AVal(tuple(array.shape), np.dtype(array.dtype))
         return f"{path}: the checkpoint holds {got}, the variable is {aval}"
     return None
+
+
+def snapshot(variables: dict[str, Variable]) -> dict[str, np.ndarray]:
+    """Every variable's whole value in host memory, read before anything is written (one
+    consistent snapshot). A variable split over several processes' devices is gathered: a
+    collective, which every process of the run takes part in, in the same order."""
+    return {path: gather_array(variable._value) for path, variable in variables.items()}
+
+
+_PATH_BYTES = 4096
+
+
+def on_process_zero(write: Callable[[], str]) -> str:
+    """``write()`` on process 0 only (the one writer of a multi-process run), its result — the
+    checkpoint's path — returned on every process once it is complete (a broadcast, which is
+    also a barrier). If process 0 fails, it raises its error and the others a CheckpointError."""
+    if jax.process_count() == 1:
+        return write()
+    from jax.experimental import multihost_utils
+
+    path, error = "", None
+    if jax.process_index() == 0:
+        try:
+            path = write()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after telling the others
+            error = err
+    encoded = path.encode("utf-8")
+    if len(encoded) > _PATH_BYTES:
+        raise CheckpointError(f"the checkpoint path is too long to share: {path[:80]}...")
+    buffer = np.zeros(_PATH_BYTES, np.uint8)
+    buffer[: len(encoded)] = np.frombuffer(encoded, np.uint8)
+    shared = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
+    if error is not None:
+        raise error
+    text = bytes(shared.astype(np.uint8)).rstrip(b"\0").decode("utf-8")
+    if not text:
+        raise CheckpointError(
+            f"process 0 failed to write the checkpoint (process {jax.process_index()} of "
+            f"{jax.process_count()} waited for it); see process 0's error"
+        )
+    return text
 
 
 def _not_tracing(method: str) -> None:
@@ -292,13 +367,17 @@ class CheckpointManager:
         """Save a new checkpoint, then delete the oldest beyond ``max_to_keep`` (and temporary
         folders left by writers that died); return the new checkpoint's path."""
         _not_tracing("save")
-        arrays = {p: np.asarray(v._value) for p, v in self.checkpoint.variables().items()}
-        path = write_checkpoint(self.directory, arrays, self.prefix)
-        if self.max_to_keep is not None:
-            for old in self.checkpoints[: -self.max_to_keep]:
-                files.remove_directory(old)
-        files.remove_stale_temporaries(self.directory)
-        return path
+        arrays = snapshot(self.checkpoint.variables())
+
+        def write() -> str:
+            path = write_checkpoint(self.directory, arrays, self.prefix)
+            if self.max_to_keep is not None:
+                for old in self.checkpoints[: -self.max_to_keep]:
+                    files.remove_directory(old)
+            files.remove_stale_temporaries(self.directory)
+            return path
+
+        return on_process_zero(write)
 
     def restore_latest(self) -> RestoreStatus:
         """Restore the newest checkpoint (nothing, if there is none yet)."""
