@@ -46,6 +46,7 @@ class _Config:
         self.log: frozenset[str] = frozenset()
         # Read by the cached-call hot path: one attribute, so it is a plain bool.
         self.log_cache = False
+        self.unroll_warning_threshold: int | None = 1000
 
 
 _config = _Config()
@@ -131,6 +132,30 @@ def set_retrace_warning(mode: str) -> None:
 def retrace_warning() -> str:
     """The mode set by ``set_retrace_warning``."""
     return _config.retrace_warning
+
+
+def set_unroll_warning_threshold(nodes: int | None) -> None:
+    """Warn (``tj.autograph.LoopUnrollWarning``, once per loop line) when one Python loop
+    statement — a ``for`` over ``range``/a list, a ``while`` on a Python condition — unrolls
+    into more than ``nodes`` nodes of the graph being traced (default 1000; None turns it off).
+    The fix is usually ``tj.range``: a loop over it stays one loop node.
+
+    >>> import tracejit as tj
+    >>> tj.config.set_unroll_warning_threshold(500)
+    >>> tj.config.unroll_warning_threshold()
+    500
+    >>> tj.config.set_unroll_warning_threshold(1000)
+    """
+    if nodes is not None and (not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1):
+        raise ValueError(
+            f"the unroll warning threshold must be a positive int or None, got {nodes!r}"
+        )
+    _config.unroll_warning_threshold = nodes
+
+
+def unroll_warning_threshold() -> int | None:
+    """The threshold set by ``set_unroll_warning_threshold`` (None: off)."""
+    return _config.unroll_warning_threshold
 
 
 def set_log(events: str | Iterable[str] | None) -> None:
@@ -228,7 +253,9 @@ __all__ = [
     "set_full_traceback",
     "set_log",
     "set_retrace_warning",
+    "set_unroll_warning_threshold",
     "set_unsafe_rewrites",
+    "unroll_warning_threshold",
     "unsafe_rewrites",
     "write_reports",
 ]

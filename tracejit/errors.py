@@ -427,6 +427,7 @@ _ELSEWHERE = {
     "IRVerificationError": "tracejit.ir.verify",
     "ConversionError": "tracejit.autograph.exceptions",
     "AutoGraphWarning": "tracejit.autograph.exceptions",
+    "LoopUnrollWarning": "tracejit.autograph.exceptions",
     "CheckpointError": "tracejit.train.checkpoint_files",
     "VariableCreationError": "tracejit.eager.variable",
     "FormatError": "tracejit.saved.errors",

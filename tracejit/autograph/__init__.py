@@ -15,7 +15,15 @@ See ``transformer.py`` for the rewrite, ``operators.py`` for the run-time dispat
 """
 
 from tracejit.autograph.conversion import convert, is_converted, to_code
-from tracejit.autograph.exceptions import AutoGraphWarning, ConversionError
+from tracejit.autograph.exceptions import AutoGraphWarning, ConversionError, LoopUnrollWarning
 from tracejit.autograph.ranges import range
 
-__all__ = ["AutoGraphWarning", "ConversionError", "convert", "is_converted", "range", "to_code"]
+__all__ = [
+    "AutoGraphWarning",
+    "ConversionError",
+    "LoopUnrollWarning",
+    "convert",
+    "is_converted",
+    "range",
+    "to_code",
+]

@@ -17,3 +17,8 @@ class ConversionError(TracejitError, ValueError):
 
 class AutoGraphWarning(UserWarning):
     """A function could not be converted and runs as plain Python while tracing."""
+
+
+class LoopUnrollWarning(AutoGraphWarning):
+    """A Python loop (over ``range``, a list, a Python condition) unrolled into more nodes than
+    ``tj.config.unroll_warning_threshold()`` while tracing; warned once per loop line."""

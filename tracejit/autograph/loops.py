@@ -9,7 +9,9 @@ before the loop is an error naming it — except the lowered return value, which
 - ``while`` -> ``tj.while_loop``;
 - ``for x in tensor`` -> ``tj.scan`` over the first axis (with ``break``: each step's body runs
   under a ``cond`` on the loop's flags);
-- ``for i in tj.range(n)`` -> ``tj.while_loop`` over a counter (stopping early on ``break``).
+- ``for i in tj.range(n)`` -> with Python int bounds, ``tj.scan`` over the indices (a known trip
+  count: differentiable), or with ``break``/``return`` a ``tj.while_loop`` bounded by
+  ``maximum_iterations``; with a symbolic bound, a ``tj.while_loop`` over a counter.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracejit.autograph.exceptions import ConversionError
-from tracejit.autograph.ranges import TensorRange
+from tracejit.autograph.ranges import StaticRange, TensorRange
 from tracejit.autograph.staging import (
     NUMBER,
     STATIC,
@@ -35,8 +37,10 @@ from tracejit.autograph.staging import (
 )
 from tracejit.autograph.undefined import UndefinedReturnValue
 from tracejit.eager.tensor import constant
+from tracejit.eager.variable import Variable
 from tracejit.ir.source import SourceLoc
 from tracejit.ops import control_api as control
+from tracejit.ops.creation import arange
 from tracejit.ops.elementwise import greater, less, logical_and, where
 from tracejit.ops.tensor_array import with_first_write
 from tracejit.tracing.tracer import Tracer
@@ -163,7 +167,9 @@ def _run(
 ) -> None:
     """Trace the loop (again while the plan changes) and set the final state."""
     state = list(get_state())
-    init, rest = state[:n_carried], state[n_carried:]
+    # A Variable that the body reassigns is carried as its value (``y = v`` then ``y = y * x``)
+    init = [v.read_value() if isinstance(v, Variable) else v for v in state[:n_carried]]
+    rest = state[n_carried:]
     plan = _initial_plan(init, names[:n_carried], construct, loc)
     for _ in range(4):
         attempt = _LoopAttempt(plan, init, rest, names, set_state, construct, loc)
@@ -260,6 +266,11 @@ def tensor_range(
     n_carried: int,
     loc: SourceLoc | None,
 ) -> None:
+    if isinstance(bounds, StaticRange) and extra_test is None:
+        indices = arange(bounds.start, bounds.stop, bounds.step, dtype="int32")
+        tensor_for(indices, None, body, get_state, set_state, names, n_carried, loc)
+        return
+    trips = len(bounds) if isinstance(bounds, StaticRange) else None
     stop, step = bounds.stop, bounds.step
     start = bounds.start if isinstance(bounds.start, Tracer) else constant(int(bounds.start))
 
@@ -281,7 +292,9 @@ def tensor_range(
             body(i)
             return (i + step, *attempt.leave(list(get_state())[:n_carried]))
 
-        final = control.while_loop(cond_fn, body_fn, (start, *attempt.loop_vars()))
+        final = control.while_loop(
+            cond_fn, body_fn, (start, *attempt.loop_vars()), maximum_iterations=trips
+        )
         return final[1:]
 
     _run("`for` loop", get_state, set_state, names, n_carried, loc, build)

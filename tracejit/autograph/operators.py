@@ -10,13 +10,14 @@ from __future__ import annotations
 import builtins
 import functools
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracejit.autograph import loops, staging
 from tracejit.autograph.conversion import convert, is_library
-from tracejit.autograph.ranges import TensorRange
-from tracejit.autograph.ranges import range as tensor_range
+from tracejit.autograph.exceptions import LoopUnrollWarning
+from tracejit.autograph.ranges import TensorRange, builtin_range
 from tracejit.autograph.undefined import Undefined, UndefinedReturnValue, retval
 from tracejit.eager.tensor import Tensor
 from tracejit.ir.source import user_location
@@ -39,6 +40,51 @@ __all__ = [
 
 GetState = Callable[[], Sequence[Any]]
 SetState = Callable[[Sequence[Any]], None]
+
+
+# Unrolled loops -------------------------------------------------------------------------------
+_warned_lines: set[tuple[str, int]] = set()
+
+
+class _UnrollWatch:
+    """Counts the nodes a Python loop statement adds to the graph being traced and warns once
+    per loop line when they pass ``tj.config.unroll_warning_threshold()``."""
+
+    def __init__(self, kind: str) -> None:
+        from tracejit import config
+        from tracejit.tracing import context
+
+        self.builder = context.state.builder
+        self.limit = config.unroll_warning_threshold()
+        self.kind = kind
+        self.start = len(self.builder.nodes) if self.builder is not None else 0
+        self.active = self.builder is not None and self.limit is not None
+
+    def check(self) -> None:
+        if not self.active or self.builder is None or self.limit is None:
+            return
+        emitted = len(self.builder.nodes) - self.start
+        if emitted <= self.limit:
+            return
+        self.active = False
+        loc = user_location()
+        if loc is None or (loc.file, loc.line) in _warned_lines:
+            return
+        _warned_lines.add((loc.file, loc.line))
+        fix = (
+            "iterate over tj.range(n) instead of range(n) (or over a tensor): such a loop is one "
+            "loop node"
+            if self.kind == "for"
+            else "make its condition a tensor (it is then one while_loop node)"
+        )
+        message = (
+            f"{loc.file}:{loc.line} (in {loc.function}): this Python `{self.kind}` loop unrolled "
+            f"into more than {self.limit} nodes while tracing '{self.builder.root.name}' (each "
+            f"iteration is traced again into the graph, so tracing and compiling grow with the "
+            f"number of iterations). To keep it one graph loop, {fix}. "
+            "Threshold: tj.config.set_unroll_warning_threshold (None turns this off)."
+        )
+        warnings.warn_explicit(message, LoopUnrollWarning, loc.file, loc.line)
 
 
 # Statements -------------------------------------------------------------------------------------
@@ -73,6 +119,7 @@ def while_stmt(
     """``while test(): body()``. Once ``test()`` is symbolic (at the first test, or later when
     a Python loop makes a tensor of its condition) the rest of the loop is one ``while_loop``
     node carrying the first ``n_carried`` names."""
+    watch = _UnrollWatch("while")
     while True:
         condition = test()
         if isinstance(condition, Tracer):
@@ -82,6 +129,7 @@ def while_stmt(
         if not condition:
             return
         body()
+        watch.check()
 
 
 def for_stmt(
@@ -102,10 +150,13 @@ def for_stmt(
     elif isinstance(iterable, TensorRange):
         loops.tensor_range(iterable, *args, user_location())
     elif extra_test is None:
+        watch = _UnrollWatch("for")
         for item in iterable:
             body(item)
+            watch.check()
     else:
         loc = user_location()
+        watch = _UnrollWatch("for")
         for item in iterable:
             keep = loops.guarded(
                 extra_test,
@@ -118,6 +169,7 @@ def for_stmt(
             )
             if not keep:
                 break
+            watch.check()
 
 
 # Expressions ------------------------------------------------------------------------------------
@@ -187,7 +239,7 @@ def converted_call(f: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None)
     method, a callable object's ``__call__``); library code is called as it is."""
     kwargs = kwargs or {}
     if f is builtins.range:
-        return tensor_range(*args, **kwargs)
+        return builtin_range(*args, **kwargs)
     converted_variant = getattr(f, "__tj_autograph__", None)
     if converted_variant is not None:  # a library wrapper of user code (tj.custom_gradient)
         return converted_variant()(*args, **kwargs)

@@ -151,6 +151,20 @@ def _check_carry(what: str, names: str, body: Body, carry_avals: Sequence[AVal])
             )
 
 
+def _variables_read(tree: Any) -> Any:
+    """Loop-carried Variables enter a loop as their current value (as in TF): the loop's
+    result is a tensor, not the Variable object passed through unchanged."""
+    from tracejit.eager.variable import Variable
+
+    if isinstance(tree, Variable):
+        return tree.read_value()
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        return type(tree)(_variables_read(x) for x in tree)
+    if isinstance(tree, dict):
+        return {k: _variables_read(v) for k, v in tree.items()}
+    return tree
+
+
 def while_loop(
     cond_fn: Callable[..., Any],
     body_fn: Callable[..., Any],
@@ -181,7 +195,7 @@ def while_loop(
     from tracejit.ops.control import WHILE_LOOP
     from tracejit.ops.registry import bind
 
-    structure, leaves = flatten_operands("while_loop", tuple(loop_vars))
+    structure, leaves = flatten_operands("while_loop", _variables_read(tuple(loop_vars)))
     structure = _relaxed(structure, shape_invariants)
     step = (lambda *v: (body_fn(*v),)) if single else body_fn
     found = trace_body("loop_body", step, structure[1])  # discovers the variables it assigns
@@ -235,7 +249,7 @@ def scan(
     from tracejit.ops.control import SCAN
     from tracejit.ops.registry import bind
 
-    carry_structure, carry_leaves = flatten_operands("scan", init)
+    carry_structure, carry_leaves = flatten_operands("scan", _variables_read(init))
     xs_structure, xs_leaves = flatten_operands("scan", xs)
     length = _scan_length(xs_leaves, length)
     x_structure = _drop_leading(xs_structure)

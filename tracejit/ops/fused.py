@@ -34,7 +34,10 @@ def decomposition_vjp(
 
     def vjp(ct: Any, *primals: Any, out: Any, **params: Any) -> Sequence[Any]:
         from tracejit.autodiff.tape import GradientTape
+        from tracejit.eager.tensor import constant
 
+        # constants folded into the node arrive as raw arrays: as tensors the tape can watch
+        primals = tuple(constant(p) if isinstance(p, jax.Array) else p for p in primals)
         with GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([p for p in primals if hasattr(p, "aval")])
             result = compute(*primals, **params)
