@@ -43,7 +43,16 @@ def decomposition_vjp(
             result = compute(*primals, **params)
         results = list(result) if isinstance(result, (tuple, list)) else [result]
         cts = list(ct) if isinstance(ct, (tuple, list)) else [ct]
-        return tape.gradient(results, list(primals), output_gradients=cts)
+        grads = tape.gradient(results, list(primals), output_gradients=cts)
+        # The same tensor passed twice (a loop's carry and a capture that read one variable)
+        # has its whole gradient at each position; the caller adds the positions up, so only
+        # the first keeps it (it was counted twice: a silently doubled gradient).
+        seen: set[int] = set()
+        for i, p in enumerate(primals):
+            if id(p) in seen:
+                grads[i] = None
+            seen.add(id(p))
+        return grads
 
     return vjp
 
