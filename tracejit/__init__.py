@@ -164,6 +164,7 @@ from tracejit.eager.tensor import asarray, from_dlpack  # noqa: E402
 from tracejit.types import can_cast, finfo, iinfo, isdtype, result_type  # noqa: E402
 
 __version__ = "0.1.0"
+__array_api_version__ = "2024.12"  # the array API standard tracejit follows
 
 # TF2 programming model (issue 14)
 from tracejit.eager.variable import name_scope  # noqa: E402

@@ -202,7 +202,8 @@ def sum(  # noqa: A001 - numpy's name
     >>> tj.sum(tj.constant([[1, 2], [3, 4]]), axis=0).numpy()
     array([4, 6], dtype=int32)
     """
-    return bind(SUM, _cast_for("sum", x, dtype), **reduction_params("sum", x, axis, keepdims))
+    out = bind(SUM, _cast_for("sum", x, dtype), **reduction_params("sum", x, axis, keepdims))
+    return _as_requested(out, dtype)
 
 
 @locates_errors
@@ -237,7 +238,16 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
 @locates_errors
 def prod(x: Any, axis: Axis = None, keepdims: bool = False, *, dtype: Any = None) -> Any:
     """Product of elements over ``axis``; with ``dtype``, ``x`` is cast to it first."""
-    return bind(PROD, _cast_for("prod", x, dtype), **reduction_params("prod", x, axis, keepdims))
+    out = bind(PROD, _cast_for("prod", x, dtype), **reduction_params("prod", x, axis, keepdims))
+    return _as_requested(out, dtype)
+
+
+def _as_requested(out: Any, dtype: Any) -> Any:
+    """jax sums small integers in a wider type (uint8 -> uint32); a requested ``dtype`` is the
+    result's dtype, as the array API says."""
+    if dtype is None or out.dtype == as_dtype(dtype):
+        return out
+    return cast(out, dtype)
 
 
 def _cast_for(op: str, x: Any, dtype: Any) -> Any:
