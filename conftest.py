@@ -5,3 +5,7 @@ it with ``TRACEJIT_DEBUG=1``."""
 import tracejit
 
 tracejit.config.set_debug_checks(True)
+
+# A worker script the multi-process tests launch (it joins a jax.distributed cluster when
+# imported), not a test module.
+collect_ignore = ["tests/multiprocess_worker.py"]

@@ -30,6 +30,7 @@ from tracejit.autodiff.forward import TangentError
 from tracejit.autodiff.forward_rules import op_jvp
 from tracejit.autodiff.tape import GradientError
 from tracejit.ops.registry import OpDef, all_ops
+from tracejit.ops.tensor_methods import is_tensor_leaf
 
 EAGER_SAMPLES = 2
 TRACED_SAMPLES = 1
@@ -463,10 +464,13 @@ def _check_traced(fn: Any, ref: Any, primals: list[np.ndarray], tangents: list[n
     out, tangent = run([tj.constant(p) for p in primals], [tj.constant(t) for t in tangents])
     want_out, want_tangent = jax.jvp(ref, tuple(primals), tuple(tangents))
     for got, want in zip(
-        jax.tree_util.tree_leaves(tangent), jax.tree_util.tree_leaves(want_tangent)
+        jax.tree_util.tree_leaves(tangent, is_leaf=is_tensor_leaf),
+        jax.tree_util.tree_leaves(want_tangent),
     ):
         np.testing.assert_allclose(got.numpy(), np.asarray(want), rtol=1e-5, atol=1e-6)
-    for got, want in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(want_out)):
+    for got, want in zip(
+        jax.tree_util.tree_leaves(out, is_leaf=is_tensor_leaf), jax.tree_util.tree_leaves(want_out)
+    ):
         np.testing.assert_allclose(got.numpy(), np.asarray(want), rtol=1e-5, atol=1e-6)
 
 

@@ -424,6 +424,7 @@ _ELSEWHERE = {
     "ShardingError": "tracejit.runtime.sharding",
     "GradientError": "tracejit.autodiff.tape",
     "TapeUsedError": "tracejit.autodiff.tape",
+    "TangentError": "tracejit.autodiff.forward",
     "IRVerificationError": "tracejit.ir.verify",
     "ConversionError": "tracejit.autograph.exceptions",
     "AutoGraphWarning": "tracejit.autograph.exceptions",

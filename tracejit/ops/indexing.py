@@ -348,7 +348,7 @@ def _zero_d_masks(x: Any, aval: AVal, index: Any) -> tuple[Any, Any]:
     ``(x with that axis, the index with the mask as an array of zeros)``, or ``(None, index)``
     when the index has no 0-d mask of known value."""
     raw = list(index) if isinstance(index, tuple) else [index]
-    at = next((i for i, e in enumerate(raw) if _is_mask(e) and np.ndim(e) == 0), None)
+    at = next((i for i, e in enumerate(raw) if _is_mask(e) and _consumes(e) == 0), None)
     if at is None:
         return None, index
     values = concrete_value(raw[at])
@@ -367,7 +367,7 @@ def _consumes(entry: Any) -> int:
     if entry is None or entry is Ellipsis:
         return 0
     if _is_mask(entry):
-        return int(np.ndim(entry))
+        return len(entry.shape) if hasattr(entry, "shape") else int(np.ndim(entry))
     return 1
 
 
